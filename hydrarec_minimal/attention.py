@@ -1,0 +1,407 @@
+"""Four attention kernels with one interface, and the self-attention layer the models use.
+
+Every kernel takes queries, keys and values shaped ``(..., n, d)`` (any number of leading batch
+or head dimensions, ``n`` tokens, ``d`` features) and returns ``(..., n, d)``:
+
+    kernel(q, k, v, causal=False, mask=None)
+
+- ``causal=True``: token ``t`` only sees tokens ``s <= t`` (next-item prediction, SASRec-style).
+- ``mask``: bool ``(..., n)``, True for real tokens, False for padding. Padding tokens are never
+  seen by real tokens, whatever they contain, and their own outputs are zero.
+
+The kernels, from most to least expensive:
+
+===========  ==========================================  ==============  =============
+kernel       similarity of query t and key s              time            memory
+===========  ==========================================  ==============  =============
+softmax      exp(q_t . k_s / sqrt(d)), normalised         O(n^2 d)        O(n^2)
+linear       phi(q_t) . phi(k_s), phi = elu + 1           O(n d^2)        O(n d^2)*
+linrec       L2-normalised elu features (LinRec)          O(n d^2)        O(n d^2)*
+hydra        cosine, one head per feature                 O(n d)          O(n d)
+===========  ==========================================  ==============  =============
+
+(*) bidirectional linear/LinRec need only O(d^2) extra memory; causal mode keeps one d x d
+running sum per position here, because prefix sums are the simplest correct way to write it.
+
+``hydra_attention_reference`` computes Hydra attention the slow, obvious way (an explicit
+n x n score matrix per head and an explicit mask); tests and notebook 03 check the fast path
+against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from einops import einsum, rearrange
+from torch import Tensor, nn
+
+AttentionKind = Literal["softmax", "linear", "linrec", "hydra"]
+
+#: Added to norms and normalisers so that zero vectors give zero (not NaN) outputs.
+EPS = 1e-6
+
+
+def check_attention_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:
+    """Raise ``ValueError`` (naming the shapes given) unless q, k, v, mask fit together.
+
+    Args:
+        q, k, v: ``(..., n, d)``, all the same shape.
+        mask: ``None`` or bool ``(..., n)`` matching the leading dimensions of q.
+    """
+    shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+    if q.dim() < 2:
+        raise ValueError(f"q, k, v must have shape (..., n, d); got {shapes}")
+    if not (q.shape == k.shape == v.shape):
+        raise ValueError(f"q, k and v must have the same shape (..., n, d); got {shapes}")
+    if mask is None:
+        return
+    if mask.shape != q.shape[:-1]:
+        raise ValueError(
+            f"mask must have shape (..., n) = {tuple(q.shape[:-1])} to match {shapes}; "
+            f"got mask {tuple(mask.shape)}"
+        )
+    if mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor (True = real token); got {mask.dtype}")
+
+
+def zero_padding(x: Tensor, mask: Tensor | None) -> Tensor:
+    """Set the rows of padding tokens to zero.
+
+    ``torch.where`` rather than multiplication, so that padding holding inf or NaN cannot leak.
+
+    Args:
+        x: ``(..., n, d)``.
+        mask: ``None`` or bool ``(..., n)``, True = real token.
+
+    Returns:
+        ``(..., n, d)``, equal to ``x`` on real tokens and 0 on padding.
+    """
+    if mask is None:
+        return x
+    return torch.where(mask.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+# ----------------------------------------------------------------------------------------------
+# Hydra attention: the subject of the course
+# ----------------------------------------------------------------------------------------------
+
+
+def hydra_attention(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
+) -> Tensor:
+    """Hydra attention (Bolya et al., 2022): the cosine kernel with as many heads as features.
+
+    With q̂ = q/‖q‖ and k̂ = k/‖k‖ (each token normalised over its d features), every feature
+    is its own head of size 1, and the whole computation collapses to element-wise products
+    and one sum over tokens:
+
+        bidirectional:  out_t = q̂_t ⊙ Σ_s     k̂_s ⊙ v_s
+        causal:         out_t = q̂_t ⊙ Σ_{s≤t} k̂_s ⊙ v_s      (a prefix sum)
+
+    Padding tokens contribute nothing (their k̂ ⊙ v is zeroed) and their outputs are zero.
+    There is no normaliser: like the paper, the cosine similarities are used as they are.
+    Time and memory are O(n·d); no n x n tensor is ever built.
+
+    Args:
+        q, k, v: ``(..., n, d)`` queries, keys, values.
+        causal: if True, token t only attends to tokens s <= t.
+        mask: optional bool ``(..., n)``, True = real token, False = padding.
+
+    Returns:
+        ``(..., n, d)``, same dtype and device as ``q``.
+    """
+    check_attention_inputs(q, k, v, mask)
+    q_hat = F.normalize(q, dim=-1, eps=EPS)
+    k_hat = F.normalize(k, dim=-1, eps=EPS)
+    kv = zero_padding(k_hat * v, mask)  # (..., n, d): one "key times value" per head
+    if causal:
+        context = kv.cumsum(dim=-2)  # (..., n, d): what token t may see
+    else:
+        context = kv.sum(dim=-2, keepdim=True)  # (..., 1, d): what every token sees
+    return zero_padding(q_hat * context, mask)
+
+
+def hydra_attention_reference(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
+) -> Tensor:
+    """Hydra attention written as ordinary multi-head linear attention: obviously right, slow.
+
+    d heads of size 1. Head h scores query t against key s with q̂_t[h]·k̂_s[h], so each head
+    has an explicit n x n score matrix; an explicit n x n mask says which (t, s) pairs may
+    interact (s <= t when causal; s real when there is padding). Costs O(n²·d) time and
+    memory: use it to check ``hydra_attention``, never to train.
+
+    Args:
+        q, k, v: ``(..., n, d)``.
+        causal: if True, token t only attends to tokens s <= t.
+        mask: optional bool ``(..., n)``, True = real token.
+
+    Returns:
+        ``(..., n, d)``, equal to ``hydra_attention(q, k, v, causal, mask)``.
+    """
+    check_attention_inputs(q, k, v, mask)
+    n = q.shape[-2]
+    q_hat = F.normalize(q, dim=-1, eps=EPS)
+    k_hat = F.normalize(k, dim=-1, eps=EPS)
+    # scores[..., h, t, s] = q̂_t[h] * k̂_s[h]: one n x n matrix per head (= per feature).
+    scores = einsum(q_hat, k_hat, "... t h, ... s h -> ... h t s")
+    allowed = torch.ones(n, n, dtype=torch.bool, device=q.device)  # allowed[t, s]
+    if causal:
+        allowed = allowed.tril()
+    if mask is not None:
+        allowed = allowed & mask[..., None, None, :]  # keys must be real: (..., 1, 1, n)
+    scores = torch.where(allowed, scores, torch.zeros((), dtype=q.dtype, device=q.device))
+    out = einsum(scores, v, "... h t s, ... s h -> ... t h")
+    return zero_padding(out, mask)
+
+
+# ----------------------------------------------------------------------------------------------
+# The comparison kernels
+# ----------------------------------------------------------------------------------------------
+
+
+def softmax_attention(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
+) -> Tensor:
+    """Scaled dot-product attention (Vaswani et al., 2017), as used by SASRec and BERT4Rec.
+
+    out_t = Σ_s softmax_s(q_t·k_s/√d) v_s over the allowed keys s. Builds the n x n score
+    matrix, so time is O(n²·d) and memory O(n²), whatever the number of heads.
+
+    Every token may always attend to itself, so a padding query (whose output is zeroed
+    anyway) never sees an empty row, which would give NaN.
+
+    Args:
+        q, k, v: ``(..., n, d)``.
+        causal: if True, token t only attends to tokens s <= t.
+        mask: optional bool ``(..., n)``, True = real token.
+
+    Returns:
+        ``(..., n, d)``.
+    """
+    check_attention_inputs(q, k, v, mask)
+    if mask is None:
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return out
+    n = q.shape[-2]
+    allowed = torch.ones(n, n, dtype=torch.bool, device=q.device)
+    if causal:
+        allowed = allowed.tril()
+    allowed = (allowed & mask[..., None, :]) | torch.eye(n, dtype=torch.bool, device=q.device)
+    # Padding may hold anything (even inf); zero it so that 0-weighted values cannot give NaN.
+    out = F.scaled_dot_product_attention(
+        zero_padding(q, mask), zero_padding(k, mask), zero_padding(v, mask), attn_mask=allowed
+    )
+    return zero_padding(out, mask)
+
+
+def _kernelized_attention(
+    q_features: Tensor,
+    k_features: Tensor,
+    v: Tensor,
+    causal: bool,
+    normalise: bool,
+    k_norm: Tensor | None = None,
+) -> Tensor:
+    """Attention with a feature map, computed right-to-left: φ(q) (φ(k)ᵀ v), never n x n.
+
+    out_t = φ(q_t)ᵀ S_t / (φ(q_t)·z_t)  with  S_t = Σ φ(k_s) v_sᵀ  and  z_t = Σ φ(k_s),
+    the sums over all s (bidirectional) or s <= t (causal, as prefix sums).
+
+    Args:
+        q_features, k_features: ``(..., n, d)`` feature-mapped queries and keys, padding
+            already zeroed in ``k_features``.
+        v: ``(..., n, e)`` values.
+        causal: prefix sums (True) or full sums (False) over tokens.
+        normalise: divide by φ(q_t)·z_t (Katharopoulos et al.); False leaves the sum as it is.
+        k_norm: optional ``(..., n, d)`` or ``(..., 1, d)``: per-feature scale to divide the
+            keys by, *after* summing (LinRec's column norm, which depends on t when causal).
+
+    Returns:
+        ``(..., n, e)``.
+    """
+    if causal:
+        state = einsum(k_features, v, "... s d, ... s e -> ... s d e").cumsum(dim=-3)
+        z = k_features.cumsum(dim=-2)  # (..., n, d)
+    else:
+        state = einsum(k_features, v, "... s d, ... s e -> ... d e").unsqueeze(-3)
+        z = k_features.sum(dim=-2, keepdim=True)  # (..., 1, d)
+    if k_norm is not None:
+        q_features = q_features / k_norm
+    out = einsum(q_features, state, "... t d, ... t d e -> ... t e")
+    if normalise:
+        out = out / ((q_features * z).sum(dim=-1, keepdim=True) + EPS)
+    return out
+
+
+def linear_attention(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
+) -> Tensor:
+    """Linear attention (Katharopoulos et al., 2020): feature map φ(x) = elu(x) + 1.
+
+    out_t = Σ_s φ(q_t)·φ(k_s) v_s / Σ_s φ(q_t)·φ(k_s), with the sums over all s, or over
+    s <= t when causal. Because φ > 0 the normaliser is positive. Computed as
+    φ(q_t)ᵀ (Σ_s φ(k_s) v_sᵀ): O(n·d²) time, no n x n tensor.
+
+    Args:
+        q, k, v: ``(..., n, d)``.
+        causal: if True, token t only attends to tokens s <= t (prefix sums).
+        mask: optional bool ``(..., n)``, True = real token.
+
+    Returns:
+        ``(..., n, d)``.
+    """
+    check_attention_inputs(q, k, v, mask)
+    q_features = F.elu(q) + 1
+    k_features = zero_padding(F.elu(k) + 1, mask)
+    out = _kernelized_attention(q_features, k_features, zero_padding(v, mask), causal, True)
+    return zero_padding(out, mask)
+
+
+def linrec_attention(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
+) -> Tensor:
+    """LinRec attention (Liu et al., SIGIR 2023): L2-normalised ELU features, no normaliser.
+
+    Queries: elu(q_t), L2-normalised over features (each row). Keys: elu(k), L2-normalised
+    over the sequence for each feature (each column of the n x d key matrix). Then
+    out = Q' (K'ᵀ V), O(n·d²).
+
+    Masks done right. The public LinRec code ignores both masks: padding keys enter the
+    column norms and the sums, and in causal (SASRec-style) training the column norm is taken
+    over the whole sequence, future included, so the model can see the future through it.
+    Here the column norm of token t's keys runs only over the real tokens it may see
+    (s <= t when causal), computed as a prefix sum of squares: no leakage, still linear.
+
+    Args:
+        q, k, v: ``(..., n, d)``.
+        causal: if True, token t only attends to tokens s <= t.
+        mask: optional bool ``(..., n)``, True = real token.
+
+    Returns:
+        ``(..., n, d)``.
+    """
+    check_attention_inputs(q, k, v, mask)
+    q_features = F.normalize(F.elu(q), dim=-1, eps=EPS)
+    k_features = zero_padding(F.elu(k), mask)
+    squares = k_features.square()
+    if causal:
+        k_norm = squares.cumsum(dim=-2).add(EPS**2).sqrt()  # (..., n, d): norm over s <= t
+    else:
+        k_norm = squares.sum(dim=-2, keepdim=True).add(EPS**2).sqrt()  # (..., 1, d)
+    out = _kernelized_attention(
+        q_features, k_features, zero_padding(v, mask), causal, False, k_norm=k_norm
+    )
+    return zero_padding(out, mask)
+
+
+AttentionKernel = Callable[..., Tensor]
+
+#: Every kernel by name; all share the signature ``(q, k, v, causal=False, mask=None)``.
+ATTENTION_KERNELS: dict[str, AttentionKernel] = {
+    "softmax": softmax_attention,
+    "linear": linear_attention,
+    "linrec": linrec_attention,
+    "hydra": hydra_attention,
+}
+
+
+def get_attention_kernel(kind: str) -> AttentionKernel:
+    """Return the kernel called ``kind``; ``ValueError`` listing the choices otherwise."""
+    if kind not in ATTENTION_KERNELS:
+        raise ValueError(f"unknown attention {kind!r}; choose one of {sorted(ATTENTION_KERNELS)}")
+    return ATTENTION_KERNELS[kind]
+
+
+class SelfAttention(nn.Module):
+    """Self-attention layer: project to q, k, v, apply one kernel, project back.
+
+    ``kind`` picks the kernel; ``causal`` the direction. Softmax, linear and LinRec split the
+    ``dim`` features into ``heads`` heads of ``dim // heads`` features. Hydra attention ignores
+    ``heads``: it always has ``dim`` heads of one feature, which is what makes it O(n·d).
+
+    Args:
+        dim: model width d.
+        kind: "softmax", "linear", "linrec" or "hydra".
+        causal: token t only attends to tokens s <= t.
+        heads: number of heads for softmax, linear and LinRec (must divide ``dim``).
+        dropout: dropout on the output projection.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        kind: AttentionKind = "hydra",
+        causal: bool = False,
+        heads: int = 1,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if dim <= 0 or heads <= 0 or dim % heads != 0:
+            raise ValueError(f"heads must divide dim, both positive; got dim={dim}, heads={heads}")
+        self.kernel = get_attention_kernel(kind)
+        self.kind = kind
+        self.causal = causal
+        self.heads = dim if kind == "hydra" else heads
+        self.to_qkv = nn.Linear(dim, 3 * dim)
+        self.to_out = nn.Linear(dim, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Attend over the sequence.
+
+        Args:
+            x: ``(batch, n, dim)`` token representations.
+            mask: optional bool ``(batch, n)``, True = real token.
+
+        Returns:
+            ``(batch, n, dim)``.
+        """
+        q, k, v = self.to_qkv(x).chunk(3, dim=-1)
+        if self.kind == "hydra":  # heads = features: the kernel works on (batch, n, dim) as is
+            out = self.kernel(q, k, v, causal=self.causal, mask=mask)
+        else:
+            split = "b n (h e) -> b h n e"
+            q, k, v = (rearrange(t, split, h=self.heads) for t in (q, k, v))
+            head_mask = None if mask is None else mask[:, None, :]
+            out = self.kernel(q, k, v, causal=self.causal, mask=head_mask)
+            out = rearrange(out, "b h n e -> b n (h e)")
+        return self.dropout(self.to_out(out))
+
+    def extra_repr(self) -> str:
+        direction = "causal" if self.causal else "bidirectional"
+        return f"kind={self.kind}, {direction}, heads={self.heads}"
+
+
+def attention_flops(kind: str, n: int, d: int, heads: int = 1) -> float:
+    """Leading-order multiply-adds of one attention call on one sequence (for notebook 01).
+
+    softmax: 2·n²·d (scores and weighted sum; heads do not change it); linear/LinRec:
+    2·n·d²/H (the d x d state per head); hydra: 2·n·d.
+    """
+    if kind == "softmax":
+        return 2.0 * n * n * d
+    if kind in ("linear", "linrec"):
+        return 2.0 * n * d * d / heads
+    if kind == "hydra":
+        return 2.0 * n * d
+    raise ValueError(f"unknown attention {kind!r}; choose one of {sorted(ATTENTION_KERNELS)}")
+
+
+__all__ = [
+    "ATTENTION_KERNELS",
+    "AttentionKind",
+    "SelfAttention",
+    "attention_flops",
+    "check_attention_inputs",
+    "get_attention_kernel",
+    "hydra_attention",
+    "hydra_attention_reference",
+    "linear_attention",
+    "linrec_attention",
+    "softmax_attention",
+    "zero_padding",
+]
