@@ -233,7 +233,7 @@ def _kernelized_attention(
         q_features = q_features / k_norm
     out = einsum(q_features, state, "... t d, ... t d e -> ... t e")
     if normalise:
-        out = out / ((q_features * z).sum(dim=-1, keepdim=True) + EPS)
+        out = out / (q_features * z).sum(dim=-1, keepdim=True).clamp_min(EPS)
     return out
 
 
@@ -366,7 +366,7 @@ class SelfAttention(nn.Module):
         else:
             split = "b n (h e) -> b h n e"
             q, k, v = (rearrange(t, split, h=self.heads) for t in (q, k, v))
-            head_mask = None if mask is None else mask[:, None, :]
+            head_mask = None if mask is None else mask[:, None, :].expand(-1, self.heads, -1)
             out = self.kernel(q, k, v, causal=self.causal, mask=head_mask)
             out = rearrange(out, "b h n e -> b n (h e)")
         return self.dropout(self.to_out(out))

@@ -68,14 +68,16 @@ def time_kernel(kind: str, n: int, d: int = 64, batch: int = 4, repeats: int = 3
 
 def run(args: argparse.Namespace) -> int:
     """Print the tour; see the module docstring."""
-    print("Hydra attention, fast vs reference (float64, random inputs with padding, shape (2, 64, 16)):")
+    print("Hydra attention, fast vs reference")
+    print("(float64, random inputs with padding, shape (2, 64, 16)):")
     for direction, gap in reference_gap().items():
         print(f"  {direction:<14} max |fast - reference| = {gap:.1e}")
     print("\nCausal mode, change every token in the second half; largest change in the first half:")
     for kind in ATTENTION_KERNELS:
         print(f"  {kind:<8} {future_leak(kind):.1e}")
     lengths = args.lengths
-    print(f"\nTime of one causal forward pass, batch 4, d = 64, float32, {torch.get_num_threads()} threads (ms):")
+    threads = torch.get_num_threads()
+    print(f"\nTime of one causal forward pass (ms), batch 4, d = 64, float32, {threads} threads:")
     print("  n        " + "".join(f"{kind:>10}" for kind in ATTENTION_KERNELS))
     for n in lengths:
         times = [time_kernel(kind, n) * 1e3 for kind in ATTENTION_KERNELS]
@@ -92,7 +94,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--lengths", type=int, nargs="+", default=[256, 1024, 4096], metavar="N",
+        "--lengths",
+        type=int,
+        nargs="+",
+        default=[256, 1024, 4096],
+        metavar="N",
         help="sequence lengths to time (default: 256 1024 4096)",
     )
     parser.set_defaults(run=run)
