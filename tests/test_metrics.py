@@ -1,0 +1,100 @@
+"""Metrics equal values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from hydrarec_minimal.metrics import (
+    exclude_history,
+    full_ranking_ranks,
+    metrics_from_ranks,
+    sample_negatives,
+    sampled_ranking_ranks,
+    target_ranks,
+)
+
+
+def test_ranks_by_hand_with_history_excluded():
+    # items 1..5; column 0 is padding.
+    scores = torch.tensor([[0.0, 0.9, 0.8, 0.7, 0.6, 0.5]])
+    history = torch.tensor([[1, 0]])  # item 1 (the best) was already seen
+    targets = torch.tensor([3])
+    # Without item 1: order is 2, 3, ... -> target 3 has rank 1.
+    assert full_ranking_ranks(scores, history, targets).tolist() == [1]
+    # Without removing the history, item 1 is above it too.
+    assert target_ranks(scores, targets).tolist() == [2]  # items 1 and 2 above it
+    assert exclude_history(scores, history, targets)[0, 0] == float("-inf")
+
+
+def test_ties_count_against_the_target():
+    scores = torch.tensor([[0.0, 1.0, 1.0, 1.0, 1.0]])
+    history = torch.zeros(1, 1, dtype=torch.long)
+    assert full_ranking_ranks(scores, history, torch.tensor([2])).tolist() == [3]
+
+
+def test_a_target_in_the_history_is_never_excluded():
+    scores = torch.tensor([[0.0, 0.1, 0.9, 0.5]])
+    history = torch.tensor([[2, 3]])  # the user already watched item 2, and 2 is the target
+    assert full_ranking_ranks(scores, history, torch.tensor([2])).tolist() == [0]
+
+
+def test_metric_values_by_hand():
+    ranks = torch.tensor([0, 1, 4, 30])
+    m = metrics_from_ranks(ranks, cutoffs=(1, 5, 10))
+    assert m["HR@1"] == pytest.approx(1 / 4)
+    assert m["HR@5"] == pytest.approx(3 / 4)
+    assert m["NDCG@5"] == pytest.approx((1 + 1 / math.log2(3) + 1 / math.log2(6)) / 4)
+    assert m["MRR@5"] == pytest.approx((1 + 1 / 2 + 1 / 5) / 4)
+    assert m["MRR@1"] == pytest.approx(1 / 4)
+    assert m["HR@10"] == m["HR@5"]
+
+
+def test_k_larger_than_the_item_count_counts_every_rank():
+    ranks = torch.tensor([0, 2, 3])  # only 4 items exist
+    m = metrics_from_ranks(ranks, cutoffs=(20,))
+    assert m["HR@20"] == 1.0
+    assert m["NDCG@20"] == pytest.approx((1 + 1 / 2 + 1 / math.log2(5)) / 3)
+
+
+def test_metrics_need_users():
+    with pytest.raises(ValueError, match="zero users"):
+        metrics_from_ranks(torch.tensor([], dtype=torch.long))
+
+
+def test_sampled_negatives_avoid_history_and_target_and_are_repeatable():
+    history = torch.tensor([[1, 2, 0], [5, 0, 0]])
+    targets = torch.tensor([3, 4])
+    draw = lambda seed: sample_negatives(  # noqa: E731
+        history,
+        targets,
+        num_items=10,
+        num_negatives=6,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    negatives = draw(0)
+    assert negatives.shape == (2, 6)
+    assert not set(negatives[0].tolist()) & {0, 1, 2, 3}
+    assert not set(negatives[1].tolist()) & {0, 4, 5}
+    assert all(len(set(row.tolist())) == 6 for row in negatives)
+    assert torch.equal(negatives, draw(0))
+    with pytest.raises(ValueError, match="only 7 candidate negatives"):
+        sample_negatives(history, targets, num_items=10, num_negatives=8)
+
+
+def test_popularity_negatives_follow_the_weights():
+    popularity = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0, 0.0])  # only items 3 and 4 can be drawn
+    negatives = sample_negatives(
+        torch.tensor([[1]]), torch.tensor([2]), num_items=5, num_negatives=2, popularity=popularity
+    )
+    assert sorted(negatives[0].tolist()) == [3, 4]
+
+
+def test_sampled_rank_by_hand():
+    scores = torch.tensor([[0.0, 0.9, 0.1, 0.5, 0.7]])
+    # target 3 (0.5) against negatives 1 (0.9), 2 (0.1), 4 (0.7): two above it.
+    assert sampled_ranking_ranks(scores, torch.tensor([3]), torch.tensor([[1, 2, 4]])).tolist() == [
+        2
+    ]
