@@ -28,7 +28,8 @@ def pyproject() -> dict:
 def environment_packages() -> tuple[dict[str, str], list[str]]:
     """(conda package -> its line, pip lines) from environment.yml, read without a YAML library."""
     conda, pip, in_pip = {}, [], False
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("\ndependencies:\n", 1)[1].splitlines():
         item = re.match(r"^(\s*)- (.+)$", line)
         if not item:
             continue
