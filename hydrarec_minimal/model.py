@@ -1,0 +1,200 @@
+"""One sequential recommender, two switches: which attention, which direction.
+
+    attention = "softmax", direction = "causal"         ->  SASRec  (Kang & McAuley, 2018)
+    attention = "softmax", direction = "bidirectional"  ->  BERT4Rec (Sun et al., 2019)
+    attention = "hydra",   direction = either           ->  HydraRec (Mushtaque, 2025)
+    attention = "linear" / "linrec"                     ->  the linear-attention baselines
+
+Everything else is shared, so every comparison changes exactly one thing:
+
+    item ids (batch, n) ──► item embedding + position embedding ──► dropout
+        ──► [pre-LayerNorm block: x + Attn(LN(x)),  x + FFN(LN(x))] × layers ──► LayerNorm
+        ──► hidden (batch, n, dim) ──► dot product with the same item embedding ──► scores
+
+Item ids run 1..num_items; 0 is padding and ``num_items + 1`` is the mask token used by the
+cloze (BERT4Rec-style) objective. Positions count real tokens from the start of the sequence
+(the first real item is position 0), whatever the padding, so appending an item never shifts
+the positions of earlier ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from hydrarec_minimal.attention import ATTENTION_KERNELS, SelfAttention
+
+DIRECTIONS = ("causal", "bidirectional")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model (stored in every checkpoint).
+
+    Attributes:
+        num_items: number of real items; ids are 1..num_items.
+        attention: "softmax", "linear", "linrec" or "hydra".
+        direction: "causal" (next-item) or "bidirectional" (cloze).
+        max_len: longest input sequence (number of position embeddings).
+        dim: width of embeddings and hidden states.
+        layers: number of transformer blocks.
+        heads: attention heads for softmax/linear/LinRec (Hydra always has ``dim`` heads).
+        dropout: dropout rate on embeddings, attention output and feed-forward.
+        item_bias: add a learned per-item bias to the scores.
+    """
+
+    num_items: int
+    attention: str = "hydra"
+    direction: str = "causal"
+    max_len: int = 200
+    dim: int = 64
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.2
+    item_bias: bool = False
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION_KERNELS:
+            raise ValueError(
+                f"unknown attention {self.attention!r}; choose one of {sorted(ATTENTION_KERNELS)}"
+            )
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {self.direction!r}; choose one of {DIRECTIONS}")
+        for name in ("num_items", "max_len", "dim", "layers", "heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}")
+
+    @property
+    def causal(self) -> bool:
+        return self.direction == "causal"
+
+    @property
+    def mask_token(self) -> int:
+        """Id of the cloze mask token (one past the last item)."""
+        return self.num_items + 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def positions_from_mask(mask: Tensor) -> Tensor:
+    """Position of every token counted from the first real token (padding gets position 0).
+
+    Args:
+        mask: bool ``(batch, n)``, True = real token.
+
+    Returns:
+        long ``(batch, n)``: 0, 1, 2, ... along the real tokens, whatever side the padding is on.
+    """
+    return (mask.long().cumsum(dim=-1) - 1).clamp(min=0)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LayerNorm transformer block: ``x + Attn(LN(x))`` then ``x + FFN(LN(x))``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(config.dim)
+        self.attention = SelfAttention(
+            config.dim, config.attention, config.causal, config.heads, config.dropout
+        )
+        self.feed_forward_norm = nn.LayerNorm(config.dim)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(config.dim, 4 * config.dim),
+            nn.GELU(),
+            nn.Linear(4 * config.dim, config.dim),
+            nn.Dropout(config.dropout),
+        )
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """``x``: ``(batch, n, dim)``, ``mask``: bool ``(batch, n)`` -> ``(batch, n, dim)``."""
+        x = x + self.attention(self.attention_norm(x), mask)
+        return x + self.feed_forward(self.feed_forward_norm(x))
+
+
+class SequentialRecommender(nn.Module):
+    """SASRec / BERT4Rec / HydraRec, depending on ``config.attention`` and ``config.direction``.
+
+    Scores are dot products with the (tied) item embedding, so a hidden state and an item that
+    point the same way score high. ``score`` returns one column per item id 0..num_items;
+    column 0 (padding) is always ``-inf`` so that it is never recommended.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.item_embedding = nn.Embedding(config.num_items + 2, config.dim, padding_idx=0)
+        self.position_embedding = nn.Embedding(config.max_len, config.dim)
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(config.dim)
+        self.item_bias = (
+            nn.Parameter(torch.zeros(config.num_items + 1)) if config.item_bias else None
+        )
+        nn.init.normal_(self.item_embedding.weight, std=0.02)
+        nn.init.normal_(self.position_embedding.weight, std=0.02)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+
+    def encode(self, items: Tensor) -> Tensor:
+        """Hidden state of every token.
+
+        Args:
+            items: long ``(batch, n)`` item ids, 0 = padding, ``n <= max_len``.
+
+        Returns:
+            ``(batch, n, dim)``. With ``direction="causal"`` the state at t depends only on
+            ``items[:, :t+1]``.
+        """
+        if items.shape[-1] > self.config.max_len:
+            raise ValueError(
+                f"sequence length {items.shape[-1]} exceeds max_len={self.config.max_len}; "
+                "keep the most recent max_len items"
+            )
+        mask = items != 0
+        x = self.item_embedding(items) + self.position_embedding(positions_from_mask(mask))
+        x = self.embedding_dropout(x)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.final_norm(x)
+
+    def score(self, hidden: Tensor) -> Tensor:
+        """Score every item for every hidden state.
+
+        Args:
+            hidden: ``(..., dim)``.
+
+        Returns:
+            ``(..., num_items + 1)``: column i scores item id i; column 0 is ``-inf``.
+        """
+        weights = self.item_embedding.weight[: self.config.num_items + 1]  # drop the mask token
+        scores = hidden @ weights.T
+        if self.item_bias is not None:
+            scores = scores + self.item_bias
+        scores[..., 0] = float("-inf")
+        return scores
+
+    def forward(self, items: Tensor) -> Tensor:
+        """Scores at every position: ``(batch, n)`` ids -> ``(batch, n, num_items + 1)``."""
+        return self.score(self.encode(items))
+
+    def score_last(self, items: Tensor) -> Tensor:
+        """Scores at the last real token of each sequence: the recommendation.
+
+        For a causal model ``items`` is the history; for a bidirectional model it is the
+        history followed by the mask token. Works with padding on either side.
+
+        Args:
+            items: long ``(batch, n)``.
+
+        Returns:
+            ``(batch, num_items + 1)``.
+        """
+        hidden = self.encode(items)  # (batch, n, dim)
+        mask = items != 0
+        last = (mask.long() * torch.arange(items.shape[-1], device=items.device)).argmax(dim=-1)
+        return self.score(hidden[torch.arange(items.shape[0], device=items.device), last])

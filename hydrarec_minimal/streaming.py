@@ -1,0 +1,114 @@
+"""Streaming recommendations with causal HydraRec: one step per new interaction, constant cost.
+
+In causal Hydra attention the output at position t is q̂_t ⊙ c_t with c_t = Σ_{s≤t} k̂_s ⊙ v_s.
+Everything else in the model (embeddings, LayerNorm, projections, feed-forward) works on one
+token at a time. So a user's whole history is summarised, exactly, by
+
+    one running sum c (dim numbers) per layer  +  the number of items seen so far,
+
+and a new interaction updates it with the same work whatever the history length:
+
+    state = start_state(model, batch_size)
+    for items in interactions:                 # items: (batch,) the next item of each user
+        state, scores = step(model, state, items)   # scores: (batch, num_items + 1)
+
+The scores equal those of ``model.score_last`` on the whole history (tests check every prefix).
+
+Past ``max_len``: the full model only ever sees the last ``max_len`` items, which a running sum
+cannot forget. The streaming model keeps summing over the whole history and reuses the last
+position embedding (position ``max_len - 1``) for every later item. That is exactly the full
+forward pass of the same model with its position table extended by repeating the last row
+(tested); it is a different model from the truncated one, so its recommendations past
+``max_len`` differ from ``score_last`` on the truncated history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hydrarec_minimal.attention import EPS
+from hydrarec_minimal.model import SequentialRecommender
+
+
+@dataclass
+class StreamState:
+    """What a causal HydraRec model remembers about each user.
+
+    Attributes:
+        sums: ``(layers, batch, dim)``: Σ k̂_s ⊙ v_s over the user's items, per layer.
+        seen: long ``(batch,)``: number of items seen so far (the next item's position).
+    """
+
+    sums: Tensor
+    seen: Tensor
+
+    def save(self, path: str | Path) -> None:
+        """Write the state to ``path`` (restore with ``StreamState.load``)."""
+        torch.save({"sums": self.sums.cpu(), "seen": self.seen.cpu()}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> StreamState:
+        payload = torch.load(path, map_location=device, weights_only=True)
+        return cls(sums=payload["sums"], seen=payload["seen"])
+
+
+def check_streamable(model: SequentialRecommender) -> None:
+    """Only causal Hydra models can stream: raise ``ValueError`` otherwise."""
+    config = model.config
+    if config.attention != "hydra" or config.direction != "causal":
+        raise ValueError(
+            "streaming needs a causal hydra model; got "
+            f"attention={config.attention!r}, direction={config.direction!r}"
+        )
+
+
+def start_state(model: SequentialRecommender, batch_size: int) -> StreamState:
+    """The state of ``batch_size`` users with no history yet."""
+    check_streamable(model)
+    parameter = next(model.parameters())
+    sums = parameter.new_zeros(model.config.layers, batch_size, model.config.dim)
+    return StreamState(
+        sums=sums, seen=torch.zeros(batch_size, dtype=torch.long, device=sums.device)
+    )
+
+
+@torch.no_grad()
+def step(
+    model: SequentialRecommender, state: StreamState, items: Tensor
+) -> tuple[StreamState, Tensor]:
+    """Add one interaction per user and return the new recommendation scores.
+
+    Args:
+        model: a causal Hydra ``SequentialRecommender`` (evaluation mode: no dropout).
+        state: the users' current state (not modified).
+        items: long ``(batch,)``: each user's new item id, in 1..num_items.
+
+    Returns:
+        ``(new state, scores)``, scores ``(batch, num_items + 1)`` as from ``score_last``.
+    """
+    check_streamable(model)
+    if items.shape != state.seen.shape:
+        raise ValueError(
+            f"items must have shape (batch,) = {tuple(state.seen.shape)}; got {tuple(items.shape)}"
+        )
+    if (items < 1).any() or (items > model.config.num_items).any():
+        raise ValueError(f"item ids must be in 1..{model.config.num_items}")
+    if model.training:
+        raise ValueError("call model.eval() first: dropout would make streaming inexact")
+    positions = state.seen.clamp(max=model.config.max_len - 1)
+    x = model.item_embedding(items) + model.position_embedding(positions)  # (batch, dim)
+    new_sums = []
+    for block, old_sum in zip(model.blocks, state.sums, strict=True):
+        layer = block.attention
+        q, k, v = layer.to_qkv(block.attention_norm(x)).chunk(3, dim=-1)
+        running = old_sum + F.normalize(k, dim=-1, eps=EPS) * v  # (batch, dim)
+        x = x + layer.to_out(F.normalize(q, dim=-1, eps=EPS) * running)
+        x = x + block.feed_forward(block.feed_forward_norm(x))
+        new_sums.append(running)
+    scores = model.score(model.final_norm(x))
+    return StreamState(sums=torch.stack(new_sums), seen=state.seen + 1), scores

@@ -1,0 +1,287 @@
+"""Training and evaluation: AdamW, early stopping on validation NDCG@10, full-ranking metrics.
+
+One loop trains both directions, because both objectives have the same shape: a batch holds
+``inputs`` (batch, n) and ``targets`` (batch, n), and the loss is taken at every position whose
+target is not 0.
+
+- causal (next-item):  inputs = items[:-1], targets = items[1:]          (every position)
+- bidirectional (cloze): inputs = items with some replaced by [MASK],
+  targets = the original item at masked positions, 0 elsewhere
+
+Losses: ``"ce"`` (default) is softmax cross-entropy over all items, which trains sequential
+models much better than sampled losses (Klenitskiy & Vasilev, RecSys 2023); ``"bce"`` is
+SASRec's binary cross-entropy with one uniformly sampled negative per position.
+
+Evaluation ranks each user's held-out item against all items, history excluded
+(``hydrarec_minimal.metrics``); a popularity baseline is evaluated the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from hydrarec_minimal.metrics import (
+    full_ranking_ranks,
+    metrics_from_ranks,
+    sample_negatives,
+    sampled_ranking_ranks,
+)
+from hydrarec_minimal.model import SequentialRecommender
+
+LOSSES = ("ce", "bce")
+PROTOCOLS = ("full", "sampled-uniform", "sampled-popularity")
+
+
+@dataclass
+class TrainConfig:
+    """How to train (stored in results and checkpoints beside the ``ModelConfig``).
+
+    Attributes:
+        epochs: most epochs to run.
+        batch_size: sequences per batch.
+        lr, weight_decay: AdamW settings.
+        patience: stop after this many epochs without a better validation NDCG@10.
+        loss: "ce" (full softmax cross-entropy) or "bce" (one sampled negative per position).
+        mask_prob: cloze masking probability (bidirectional models only).
+        seed: seeds Python, NumPy and PyTorch; the same seed gives the same run on CPU.
+        device: "auto" (cuda, then mps, then cpu) or a torch device string.
+        progress: show progress bars (they stay quiet when output is not a terminal).
+    """
+
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    patience: int = 5
+    loss: str = "ce"
+    mask_prob: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {LOSSES}")
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("epochs, batch_size and patience must be at least 1")
+        if not 0.0 < self.mask_prob < 1.0:
+            raise ValueError(f"mask_prob must be in (0, 1); got {self.mask_prob}")
+
+
+@dataclass
+class TrainHistory:
+    """What happened during ``fit``: one entry per epoch, and the best epoch (1-based)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    valid_metrics: list[dict[str, float]] = field(default_factory=list)
+    seconds_per_epoch: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.train_loss)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"epochs_run": self.epochs_run}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch, and ask PyTorch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def choose_device(requested: str = "auto") -> torch.device:
+    """``"auto"``: CUDA if available, then Apple's MPS, then the CPU; otherwise as requested."""
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def sequence_loss(
+    model: SequentialRecommender, inputs: Tensor, targets: Tensor, loss: str = "ce"
+) -> Tensor:
+    """Mean loss over the positions with a target.
+
+    Args:
+        model: the recommender.
+        inputs: long ``(batch, n)`` item ids (0 = padding, mask token for cloze).
+        targets: long ``(batch, n)``; 0 = no target at this position.
+        loss: "ce" (softmax over all items) or "bce" (target vs one random item).
+
+    Returns:
+        scalar tensor.
+    """
+    hidden = model.encode(inputs)  # (batch, n, dim)
+    has_target = targets != 0
+    hidden, targets = hidden[has_target], targets[has_target]  # (m, dim), (m,)
+    if loss == "ce":
+        return F.cross_entropy(model.score(hidden).float(), targets)
+    item_vectors = model.item_embedding.weight
+    negatives = torch.randint(1, model.config.num_items + 1, targets.shape, device=targets.device)
+    positive_logits = (hidden * item_vectors[targets]).sum(-1)
+    negative_logits = (hidden * item_vectors[negatives]).sum(-1)
+    if model.item_bias is not None:
+        positive_logits = positive_logits + model.item_bias[targets]
+        negative_logits = negative_logits + model.item_bias[negatives]
+    return F.binary_cross_entropy_with_logits(
+        torch.cat([positive_logits, negative_logits]).float(),
+        torch.cat([torch.ones_like(positive_logits), torch.zeros_like(negative_logits)]).float(),
+    )
+
+
+def autocast_for(device: torch.device):
+    """Mixed precision (bfloat16) on CUDA; a no-op context elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def train_one_epoch(
+    model: SequentialRecommender,
+    batches: Iterable[dict[str, Tensor]],
+    optimizer: torch.optim.Optimizer,
+    loss: str,
+    device: torch.device,
+    progress: bool = True,
+    description: str = "train",
+) -> float:
+    """One pass over ``batches`` (dicts with ``inputs`` and ``targets``); returns the mean loss."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in tqdm(batches, desc=description, leave=False, disable=not progress):
+        inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
+        with autocast_for(device):
+            value = sequence_loss(model, inputs, targets, loss)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        total += value.item()
+        count += 1
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(
+    score_fn: Callable[[Tensor], Tensor],
+    batches: Iterable[dict[str, Tensor]],
+    num_items: int,
+    protocol: str = "full",
+    popularity: Tensor | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """HR@k, NDCG@k, MRR@k of the held-out targets.
+
+    Args:
+        score_fn: maps ``inputs`` (batch, n) to scores (batch, num_items + 1), e.g.
+            ``model.score_last``.
+        batches: dicts with ``inputs`` (batch, n), ``targets`` (batch,) and ``history``
+            (batch, h), the items to exclude (the user's input history).
+        num_items: item ids are 1..num_items.
+        protocol: "full" (rank against all items: the primary protocol) or
+            "sampled-uniform" / "sampled-popularity" (against 100 sampled negatives, seeded).
+        popularity: ``(num_items + 1,)`` training counts, needed for "sampled-popularity".
+        seed: seed of the negative sampler.
+        device: where to run ``score_fn``.
+
+    Returns:
+        ``{"HR@10": ..., ...}`` averaged over users.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    if protocol == "sampled-popularity" and popularity is None:
+        raise ValueError("the sampled-popularity protocol needs item popularity counts")
+    generator = torch.Generator().manual_seed(seed)
+    ranks = []
+    for batch in batches:
+        scores = score_fn(batch["inputs"].to(device)).float().cpu()
+        targets, history = batch["targets"], batch["history"]
+        if protocol == "full":
+            ranks.append(full_ranking_ranks(scores, history, targets))
+            continue
+        weights = popularity if protocol == "sampled-popularity" else None
+        negatives = sample_negatives(history, targets, num_items, 100, weights, generator)
+        ranks.append(sampled_ranking_ranks(scores, targets, negatives))
+    return metrics_from_ranks(torch.cat(ranks))
+
+
+def popularity_scorer(popularity: Tensor) -> Callable[[Tensor], Tensor]:
+    """A "model" that recommends the most popular training items to everyone.
+
+    Args:
+        popularity: ``(num_items + 1,)`` interaction counts in the training data.
+
+    Returns:
+        a function mapping inputs ``(batch, n)`` to scores ``(batch, num_items + 1)``.
+    """
+    scores = popularity.double().clone()
+    scores[0] = float("-inf")
+    return lambda inputs: scores.expand(inputs.shape[0], -1)
+
+
+def fit(
+    model: SequentialRecommender,
+    make_train_batches: Callable[[int], Iterable[dict[str, Tensor]]],
+    valid_batches: Iterable[dict[str, Tensor]],
+    config: TrainConfig,
+    on_epoch: Callable[[int, float, dict[str, float]], None] | None = None,
+) -> TrainHistory:
+    """Train with AdamW and early stopping on validation NDCG@10; restore the best weights.
+
+    Args:
+        model: already on its device.
+        make_train_batches: epoch number (1-based) -> that epoch's training batches (fresh
+            shuffling and, for cloze, fresh masks every epoch).
+        valid_batches: evaluation batches (re-iterable) for the validation split.
+        config: the training settings.
+        on_epoch: optional callback(epoch, train_loss, valid_metrics), e.g. to log.
+
+    Returns:
+        the history; ``model`` holds the weights of the best validation epoch.
+    """
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    history = TrainHistory()
+    best_ndcg, best_state, waited = -1.0, None, 0
+    epochs = tqdm(range(1, config.epochs + 1), desc="epochs", disable=not config.progress)
+    for epoch in epochs:
+        start = time.perf_counter()
+        loss = train_one_epoch(
+            model, make_train_batches(epoch), optimizer, config.loss, device, config.progress
+        )
+        history.seconds_per_epoch.append(time.perf_counter() - start)
+        model.eval()
+        metrics = evaluate(model.score_last, valid_batches, model.config.num_items, device=device)
+        history.train_loss.append(loss)
+        history.valid_metrics.append(metrics)
+        epochs.set_postfix(loss=f"{loss:.3f}", valid_ndcg10=f"{metrics['NDCG@10']:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch, loss, metrics)
+        if metrics["NDCG@10"] > best_ndcg:
+            best_ndcg, waited, history.best_epoch = metrics["NDCG@10"], 0, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history

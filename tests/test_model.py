@@ -1,0 +1,74 @@
+"""The recommender model: switches, causality, positions, scores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hydrarec_minimal.attention import ATTENTION_KERNELS
+from hydrarec_minimal.model import ModelConfig, SequentialRecommender, positions_from_mask
+
+KINDS = sorted(ATTENTION_KERNELS)
+
+
+def make_model(kind: str, direction: str, **overrides) -> SequentialRecommender:
+    torch.manual_seed(0)
+    settings = dict(num_items=30, attention=kind, direction=direction, max_len=12, dim=16)
+    model = SequentialRecommender(ModelConfig(**{**settings, **overrides})).double()
+    return model.eval()
+
+
+def test_positions_count_real_tokens_from_the_start_whatever_the_padding():
+    mask = torch.tensor([[False, False, True, True, True], [True, True, True, False, False]])
+    assert positions_from_mask(mask).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 2, 2]]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_causal_scores_at_t_ignore_later_items(kind):
+    model = make_model(kind, "causal")
+    items = torch.randint(1, 31, (3, 10))
+    items[1, :4] = 0  # a left-padded sequence
+    before = model(items)
+    for t in range(9):
+        changed = items.clone()
+        changed[:, t + 1 :] = torch.randint(1, 31, changed[:, t + 1 :].shape)
+        changed[1, :4] = 0
+        after = model(changed)
+        torch.testing.assert_close(after[:, : t + 1], before[:, : t + 1])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bidirectional_scores_do_depend_on_later_items(kind):
+    model = make_model(kind, "bidirectional")
+    items = torch.randint(1, 31, (2, 8))
+    changed = items.clone()
+    changed[:, -1] = items[:, -1] % 30 + 1
+    assert not torch.allclose(model(items)[:, 0], model(changed)[:, 0])
+
+
+@pytest.mark.parametrize("direction", ["causal", "bidirectional"])
+def test_padding_side_does_not_change_the_recommendation(direction):
+    model = make_model("hydra", direction)
+    history = torch.tensor([5, 9, 2, 7])
+    left = torch.cat([torch.zeros(3, dtype=torch.long), history])[None]
+    right = torch.cat([history, torch.zeros(3, dtype=torch.long)])[None]
+    torch.testing.assert_close(model.score_last(left), model.score_last(right))
+
+
+def test_scores_cover_every_item_and_never_padding():
+    model = make_model("hydra", "causal", item_bias=True)
+    scores = model.score_last(torch.tensor([[0, 3, 4]]))
+    assert scores.shape == (1, 31)
+    assert scores[0, 0] == float("-inf") and torch.isfinite(scores[0, 1:]).all()
+
+
+def test_too_long_sequences_and_bad_configs_are_refused():
+    model = make_model("hydra", "causal")
+    with pytest.raises(ValueError, match="exceeds max_len=12"):
+        model(torch.ones(1, 13, dtype=torch.long))
+    with pytest.raises(ValueError, match="unknown attention 'cosine'"):
+        ModelConfig(num_items=5, attention="cosine")
+    with pytest.raises(ValueError, match="unknown direction 'sideways'"):
+        ModelConfig(num_items=5, direction="sideways")
+    with pytest.raises(ValueError, match="dim must be at least 1"):
+        ModelConfig(num_items=5, dim=0)
