@@ -4,6 +4,9 @@ Each sub-command lives in its own module and registers itself here through ``add
 
 - ``check-attention``: run the four kernels, print their agreement with the reference and
   their timings (a one-minute tour of ``hydrarec_minimal.attention``).
+- ``data DATASET [--json]``: find or download a dataset, verify it and print a summary.
+- ``train``: train one model (default: causal HydraRec on ML-100K), write ``results.json``.
+- ``reproduce``: every kernel x direction x seed, and the comparison table.
 
 Bad arguments give a usage message and exit code 2; errors the user can fix (missing data, bad
 files) give one clear line and exit code 1, never a traceback.
@@ -15,7 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hydrarec_minimal import __version__, attention_check
+from hydrarec_minimal import __version__, attention_check, data_cli, reproduce, train_cli
 from hydrarec_minimal.errors import UserError
 
 
@@ -28,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     attention_check.add_parser(commands)
+    data_cli.add_parser(commands)
+    train_cli.add_parser(commands)
+    reproduce.add_parser(commands)
     return parser
 
 
