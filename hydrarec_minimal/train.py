@@ -1,8 +1,8 @@
 """Training and evaluation: AdamW, early stopping on validation NDCG@10, full-ranking metrics.
 
-One loop trains both directions, because both objectives have the same shape: a batch holds
-``inputs`` (batch, n) and ``targets`` (batch, n), and the loss is taken at every position whose
-target is not 0.
+One loop trains both directions, because both objectives have the same shape: a batch
+(``hydrarec_minimal.batches.TrainBatch``) holds ``inputs`` (batch, n) and ``targets``
+(batch, n), and the loss is taken at every position whose target is not 0.
 
 - causal (next-item):  inputs = items[:-1], targets = items[1:]          (every position)
 - bidirectional (cloze): inputs = items with some replaced by [MASK],
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from hydrarec_minimal.batches import EvalBatch, TrainBatch
 from hydrarec_minimal.metrics import (
     full_ranking_ranks,
     metrics_from_ranks,
@@ -153,18 +154,18 @@ def autocast_for(device: torch.device):
 
 def train_one_epoch(
     model: SequentialRecommender,
-    batches: Iterable[dict[str, Tensor]],
+    batches: Iterable[TrainBatch],
     optimizer: torch.optim.Optimizer,
     loss: str,
     device: torch.device,
     progress: bool = True,
     description: str = "train",
 ) -> float:
-    """One pass over ``batches`` (dicts with ``inputs`` and ``targets``); returns the mean loss."""
+    """One pass over ``batches``; returns the mean loss."""
     model.train()
     total, count = 0.0, 0
     for batch in tqdm(batches, desc=description, leave=False, disable=not progress):
-        inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
+        inputs, targets = batch.inputs.to(device), batch.targets.to(device)
         with autocast_for(device):
             value = sequence_loss(model, inputs, targets, loss)
         optimizer.zero_grad(set_to_none=True)
@@ -178,7 +179,7 @@ def train_one_epoch(
 @torch.no_grad()
 def evaluate(
     score_fn: Callable[[Tensor], Tensor],
-    batches: Iterable[dict[str, Tensor]],
+    batches: Iterable[EvalBatch],
     num_items: int,
     protocol: str = "full",
     popularity: Tensor | None = None,
@@ -190,8 +191,8 @@ def evaluate(
     Args:
         score_fn: maps ``inputs`` (batch, n) to scores (batch, num_items + 1), e.g.
             ``model.score_last``.
-        batches: dicts with ``inputs`` (batch, n), ``targets`` (batch,) and ``history``
-            (batch, h), the items to exclude (the user's input history).
+        batches: ``EvalBatch``es: ``inputs`` (batch, n), ``targets`` (batch,) and ``exclude``
+            (batch, h), the items of the user's input history, removed before ranking.
         num_items: item ids are 1..num_items.
         protocol: "full" (rank against all items: the primary protocol) or
             "sampled-uniform" / "sampled-popularity" (against 100 sampled negatives, seeded).
@@ -209,8 +210,8 @@ def evaluate(
     generator = torch.Generator().manual_seed(seed)
     ranks = []
     for batch in batches:
-        scores = score_fn(batch["inputs"].to(device)).float().cpu()
-        targets, history = batch["targets"], batch["history"]
+        scores = score_fn(batch.inputs.to(device)).float().cpu()
+        targets, history = batch.targets, batch.exclude
         if protocol == "full":
             ranks.append(full_ranking_ranks(scores, history, targets))
             continue
@@ -236,8 +237,8 @@ def popularity_scorer(popularity: Tensor) -> Callable[[Tensor], Tensor]:
 
 def fit(
     model: SequentialRecommender,
-    make_train_batches: Callable[[int], Iterable[dict[str, Tensor]]],
-    valid_batches: Iterable[dict[str, Tensor]],
+    train_batches: Iterable[TrainBatch],
+    valid_batches: Iterable[EvalBatch],
     config: TrainConfig,
     on_epoch: Callable[[int, float, dict[str, float]], None] | None = None,
 ) -> TrainHistory:
@@ -245,8 +246,8 @@ def fit(
 
     Args:
         model: already on its device.
-        make_train_batches: epoch number (1-based) -> that epoch's training batches (fresh
-            shuffling and, for cloze, fresh masks every epoch).
+        train_batches: re-iterable training batches, e.g. a shuffling ``DataLoader`` (each
+            pass is one epoch, with a fresh order and, for cloze, fresh masks).
         valid_batches: evaluation batches (re-iterable) for the validation split.
         config: the training settings.
         on_epoch: optional callback(epoch, train_loss, valid_metrics), e.g. to log.
@@ -264,7 +265,7 @@ def fit(
     for epoch in epochs:
         start = time.perf_counter()
         loss = train_one_epoch(
-            model, make_train_batches(epoch), optimizer, config.loss, device, config.progress
+            model, train_batches, optimizer, config.loss, device, config.progress
         )
         history.seconds_per_epoch.append(time.perf_counter() - start)
         model.eval()

@@ -1,0 +1,163 @@
+"""``python -m hydrarec_minimal reproduce``: the whole comparison, and the table the README shows.
+
+    python -m hydrarec_minimal reproduce --dataset ml-100k --seeds 0 1 2 \\
+        --output-dir results/ml-100k
+
+runs every attention kernel × direction × seed through ``run_experiment`` and writes
+
+    OUTPUT_DIR/runs/<attention>-<direction>-seed<k>.json   one results file per run
+    OUTPUT_DIR/comparison.md                              the table (mean ± std over seeds)
+    OUTPUT_DIR/comparison.csv                             the same numbers, one row per model
+
+Nothing is lost when a long run is interrupted: a run whose results file exists is not run
+again (delete it to redo it), and the table is rebuilt from whatever files are there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from hydrarec_minimal.attention import ATTENTION_KERNELS
+from hydrarec_minimal.experiment import run_experiment
+from hydrarec_minimal.model import DIRECTIONS
+from hydrarec_minimal.settings import quick_mode
+from hydrarec_minimal.train_cli import add_model_arguments, configs_from_args, load_for_training
+
+#: What the literature calls some of the combinations.
+MODEL_NAMES = {
+    ("softmax", "causal"): "SASRec",
+    ("softmax", "bidirectional"): "BERT4Rec",
+    ("hydra", "causal"): "HydraRec (causal)",
+    ("hydra", "bidirectional"): "HydraRec (bidirectional)",
+}
+TABLE_METRICS = ("HR@10", "NDCG@10", "MRR@10")
+
+
+def model_name(attention: str, direction: str) -> str:
+    return MODEL_NAMES.get((attention, direction), f"{attention} attention ({direction})")
+
+
+def run_file(output_dir: Path, attention: str, direction: str, seed: int) -> Path:
+    return output_dir / "runs" / f"{attention}-{direction}-seed{seed}.json"
+
+
+def load_runs(output_dir: str | Path) -> list[dict]:
+    """Every results file under ``output_dir/runs``, sorted by file name."""
+    return [json.loads(p.read_text()) for p in sorted(Path(output_dir).glob("runs/*.json"))]
+
+
+def comparison_table(runs: list[dict]) -> pd.DataFrame:
+    """One row per (attention, direction): mean and std over seeds of the test metrics.
+
+    Columns: model, attention, direction, seeds, ``<metric> mean``/``<metric> std`` for
+    HR@10, NDCG@10, MRR@10, ``s/epoch mean``/``std``, ``epochs mean``; then a popularity row
+    (its metrics do not depend on the seed). The std is the sample standard deviation (ddof=1).
+    """
+    rows = []
+    for run in runs:
+        model = run["config"]["model"]
+        row = {"attention": model["attention"], "direction": model["direction"]}
+        row |= {metric: run["metrics"]["test"][metric] for metric in TABLE_METRICS}
+        row |= {"s/epoch": run["seconds_per_epoch"], "epochs": run["epochs_run"]}
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    grouped = frame.groupby(["direction", "attention"], sort=False)
+    table = grouped.agg(["mean", "std"])
+    table.columns = [f"{column} {stat}" for column, stat in table.columns]
+    table["seeds"] = grouped.size()
+    table = table.reset_index()
+    names = [model_name(a, d) for a, d in zip(table.attention, table.direction, strict=True)]
+    table.insert(0, "model", names)
+    floor = runs[0]["popularity_baseline"]["test"]
+    popularity = {"model": "Popularity (floor)", "attention": "-", "direction": "-"}
+    popularity |= {f"{metric} mean": floor[metric] for metric in TABLE_METRICS}
+    return pd.concat([table, pd.DataFrame([popularity])], ignore_index=True)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The comparison as a Markdown table with ``mean ± std`` cells."""
+
+    def cell(row, column: str, digits: int) -> str:
+        mean, std = row.get(f"{column} mean"), row.get(f"{column} std")
+        if pd.isna(mean):
+            return "–"
+        return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+    header = "| model | " + " | ".join(TABLE_METRICS) + " | s / epoch | epochs | seeds |"
+    lines = [header, "|" + "---|" * (len(TABLE_METRICS) + 4)]
+    for _, row in table.iterrows():
+        cells = [cell(row, metric, 4) for metric in TABLE_METRICS]
+        cells += [cell(row, "s/epoch", 2), cell(row, "epochs", 1)]
+        seeds = "–" if pd.isna(row.get("seeds")) else str(int(row["seeds"]))
+        lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {seeds} |")
+    return "\n".join(lines)
+
+
+def write_comparison(output_dir: str | Path) -> str:
+    """Rebuild ``comparison.md`` and ``comparison.csv`` from the run files; return the text."""
+    output_dir = Path(output_dir)
+    runs = load_runs(output_dir)
+    if not runs:
+        raise ValueError(f"no results files in {output_dir / 'runs'}")
+    table = comparison_table(runs)
+    first = runs[0]
+    text = (
+        f"Protocol: {first['protocol']}\n\n"
+        f"Test split, mean ± std over seeds; seconds per training epoch on {first['device']}; "
+        f"epochs = epochs run before early stopping on validation NDCG@10.\n\n"
+        f"{markdown_table(table)}\n"
+    )
+    (output_dir / "comparison.md").write_text(text)
+    table.to_csv(output_dir / "comparison.csv", index=False)
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every missing (attention, direction, seed), then print and write the table."""
+    output_dir = Path(args.output_dir)
+    for attention in args.attentions:  # check the settings before spending time on data
+        for direction in args.directions:
+            try:
+                configs_from_args(args, 1, attention, direction, args.seeds[0])
+            except ValueError as error:
+                args.parser.error(str(error))
+    dataset = load_for_training(args.dataset)
+    for direction in args.directions:
+        for attention in args.attentions:
+            for seed in args.seeds:
+                path = run_file(output_dir, attention, direction, seed)
+                if path.exists():
+                    print(f"kept   {path} (delete it to run again)")
+                    continue
+                configs = configs_from_args(args, dataset.num_items, attention, direction, seed)
+                print(f"train  {model_name(attention, direction)}, seed {seed}", flush=True)
+                results = run_experiment(dataset, *configs) | {"quick_mode": quick_mode()}
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(write_comparison(output_dir))
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register ``reproduce`` with the command line."""
+    parser = commands.add_parser(
+        "reproduce",
+        help="run the kernels x directions x seeds comparison and write its table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--output-dir", default="results/ml-100k", help="(results/ml-100k)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(0 1 2)")
+    parser.add_argument(
+        "--attentions",
+        nargs="+",
+        choices=sorted(ATTENTION_KERNELS),
+        default=list(ATTENTION_KERNELS),
+    )
+    parser.add_argument("--directions", nargs="+", choices=DIRECTIONS, default=list(DIRECTIONS))
+    add_model_arguments(parser)
+    parser.set_defaults(run=run, parser=parser)
