@@ -126,18 +126,22 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as error:
                 args.parser.error(str(error))
     dataset = load_for_training(args.dataset)
-    for direction in args.directions:
-        for attention in args.attentions:
-            for seed in args.seeds:
-                path = run_file(output_dir, attention, direction, seed)
-                if path.exists():
-                    print(f"kept   {path} (delete it to run again)")
-                    continue
-                configs = configs_from_args(args, dataset.num_items, attention, direction, seed)
-                print(f"train  {model_name(attention, direction)}, seed {seed}", flush=True)
-                results = run_experiment(dataset, *configs) | {"quick_mode": quick_mode()}
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    grid = [
+        (seed, direction, attention)  # seed outermost: an interrupted run has every model
+        for seed in args.seeds
+        for direction in args.directions
+        for attention in args.attentions
+    ]
+    for seed, direction, attention in grid:
+        path = run_file(output_dir, attention, direction, seed)
+        if path.exists():
+            print(f"kept   {path} (delete it to run again)")
+            continue
+        configs = configs_from_args(args, dataset.num_items, attention, direction, seed)
+        print(f"train  {model_name(attention, direction)}, seed {seed}", flush=True)
+        results = run_experiment(dataset, *configs) | {"quick_mode": quick_mode()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(write_comparison(output_dir))
     return 0
 
