@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from realdata import require_movielens
 
 from hydrarec_minimal import datasets
 from hydrarec_minimal.cli import main
@@ -44,10 +45,6 @@ from hydrarec_minimal.datasets import (
 )
 from hydrarec_minimal.errors import UserError
 
-# Read once, before the autouse fixture below clears them for every test.
-REAL_DATA = os.environ.get("HYDRAREC_DATA", "")
-STRICT = os.environ.get("HYDRAREC_STRICT_DATA", "") == "1"
-
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -61,18 +58,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 def real_data(monkeypatch: pytest.MonkeyPatch, name: str, member: str) -> None:
     """Point HYDRAREC_DATA at the real copy, or skip (fail when strict) if it has no ``name``."""
-    folder = Path(REAL_DATA) if REAL_DATA else None
-    if folder is None or not (
-        (folder / name / member).is_file() or (folder / f"{name}.zip").is_file()
-    ):
-        reason = (
-            f"needs MovieLens {name} ({member}): set HYDRAREC_DATA to a folder holding {name}/ "
-            f"or {name}.zip (HYDRAREC_DATA is {REAL_DATA or 'not set'})"
-        )
-        if STRICT:
-            pytest.fail(f"HYDRAREC_STRICT_DATA=1 but this test {reason}")
-        pytest.skip(reason)
-    monkeypatch.setenv("HYDRAREC_DATA", REAL_DATA)
+    monkeypatch.setenv("HYDRAREC_DATA", require_movielens(name, member))
 
 
 # --- a tiny dataset in each of the three MovieLens formats ------------------------------------
@@ -596,7 +582,7 @@ def test_ml100k_test_item_is_each_users_latest_interaction(
     dataset = load_dataset("ml-100k", allow_synthetic=False)
     # Independently of the package: pandas reads u.data, sorts by (time, item id) per user.
     raw = pd.read_csv(
-        Path(REAL_DATA) / "ml-100k" / "u.data",
+        Path(os.environ["HYDRAREC_DATA"]) / "ml-100k" / "u.data",
         sep="\t",
         names=["user", "item", "rating", "time"],
     ).sort_values(["user", "time", "item"])

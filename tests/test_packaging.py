@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import inspect
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 import hydrarec_minimal
 from hydrarec_minimal import attention
