@@ -29,6 +29,7 @@ from hydrarec_minimal import __version__
 from hydrarec_minimal.batches import CausalTrainingSet, ClozeTrainingSet, EvaluationSet
 from hydrarec_minimal.checkpoint import save_checkpoint
 from hydrarec_minimal.data import SequenceDataset
+from hydrarec_minimal.metrics import SAMPLED_NEGATIVES
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.train import (
     TrainConfig,
@@ -88,18 +89,28 @@ def training_batches(
     )
 
 
+def enough_negatives(dataset: SequenceDataset, needed: int = SAMPLED_NEGATIVES) -> bool:
+    """Does every user have ``needed`` unseen items left to sample as test negatives?"""
+    longest = max(len(dataset.split.history(int(u), "test")) for u in dataset.split.eval_users)
+    return dataset.num_items - longest - 1 >= needed
+
+
 def evaluate_all(
     score_fn, dataset: SequenceDataset, config: ModelConfig, device: torch.device, seed: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """(full-ranking metrics, sampled-ranking metrics) of ``score_fn`` on valid and test."""
+    """(full-ranking metrics, sampled-ranking metrics) of ``score_fn`` on valid and test.
+
+    Sampled metrics (test only, 100 uniform and 100 popularity negatives) are left out when
+    the catalogue is too small to draw 100 unseen items for every user.
+    """
     popularity = torch.as_tensor(dataset.popularity)
     full, sampled = {}, {}
     for stage in ("valid", "test"):
         batches = evaluation_batches(dataset, stage, config)
         full[stage] = evaluate(score_fn, batches, dataset.num_items, device=device)
-        if stage == "test":
+        if stage == "test" and enough_negatives(dataset):
             for protocol in ("sampled-uniform", "sampled-popularity"):
-                sampled[f"test, 100 {protocol.split('-')[1]} negatives"] = evaluate(
+                sampled[f"test, {SAMPLED_NEGATIVES} {protocol.split('-')[1]} negatives"] = evaluate(
                     score_fn, batches, dataset.num_items, protocol, popularity, seed, device
                 )
     return full, sampled

@@ -24,6 +24,9 @@ from torch import Tensor
 #: The cut-offs reported everywhere.
 CUTOFFS = (1, 5, 10, 20)
 
+#: Negatives per user in sampled ranking (the number older papers use).
+SAMPLED_NEGATIVES = 100
+
 
 def exclude_history(scores: Tensor, history: Tensor, targets: Tensor) -> Tensor:
     """Set the scores of history items to ``-inf``, except each row's target.
@@ -95,7 +98,7 @@ def sample_negatives(
     history: Tensor,
     targets: Tensor,
     num_items: int,
-    num_negatives: int = 100,
+    num_negatives: int = SAMPLED_NEGATIVES,
     popularity: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:

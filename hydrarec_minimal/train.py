@@ -195,7 +195,8 @@ def evaluate(
             (batch, h), the items of the user's input history, removed before ranking.
         num_items: item ids are 1..num_items.
         protocol: "full" (rank against all items: the primary protocol) or
-            "sampled-uniform" / "sampled-popularity" (against 100 sampled negatives, seeded).
+            "sampled-uniform" / "sampled-popularity" (against ``SAMPLED_NEGATIVES`` = 100
+            sampled negatives, seeded).
         popularity: ``(num_items + 1,)`` training counts, needed for "sampled-popularity".
         seed: seed of the negative sampler.
         device: where to run ``score_fn``.
@@ -216,7 +217,9 @@ def evaluate(
             ranks.append(full_ranking_ranks(scores, history, targets))
             continue
         weights = popularity if protocol == "sampled-popularity" else None
-        negatives = sample_negatives(history, targets, num_items, 100, weights, generator)
+        negatives = sample_negatives(
+            history, targets, num_items, generator=generator, popularity=weights
+        )
         ranks.append(sampled_ranking_ranks(scores, targets, negatives))
     return metrics_from_ranks(torch.cat(ranks))
 

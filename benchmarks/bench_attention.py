@@ -1,0 +1,142 @@
+"""Benchmark: the four attention kernels against sequence length, at a fixed token budget.
+
+    python benchmarks/bench_attention.py [--tokens 8192] [--max-n 8192] [--device cpu]
+
+For n = 64, 128, ..., max-n at d = 64 (softmax / linear / LinRec with 2 heads of 32, Hydra with
+64 heads of 1), with the number of tokens per call held fixed (batch = tokens / n), measures
+the best-of-5 time and the peak memory (``hydrarec_minimal.benchmark``) of
+
+    softmax, linear, linrec, hydra  x  forward, forward+backward  x  causal, bidirectional
+
+and, in the same run, a memory-traffic floor: the time to copy the kernel's inputs (q, k, v)
+and its output once (four ``clone``s of (batch, n, d) tensors). No attention kernel can beat
+it: every kernel reads its inputs and writes its output at least once.
+
+Writes ``benchmarks/results/attention_<device>.csv`` and the figure
+``figures/bench_attention_<device>.png``, and prints the ratios that issue #7 asks for:
+hydra vs softmax (forward+backward, causal) at n = 256 and n = 4,096, hydra's spread of time
+per token across n, and hydra's forward time over the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from hydrarec_minimal.benchmark import attention_inputs, describe_machine, sweep_lengths, time_call
+from hydrarec_minimal.plotting import KIND_COLOURS, save_figure
+
+KINDS = ("softmax", "linear", "linrec", "hydra")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def floor_seconds(n: int, tokens: int, d: int, device: str) -> float:
+    """Best time to copy q, k, v and an output of shape (tokens // n, n, d) once each."""
+    q, k, v = attention_inputs("hydra", n, batch=max(1, tokens // n), d=d, device=device)
+    out = torch.empty_like(q)
+    return time_call(lambda: [x.clone() for x in (q, k, v, out)], device=device).best
+
+
+def run_sweeps(lengths: list[int], tokens: int, d: int, device: str) -> pd.DataFrame:
+    """Every kernel x mode x direction, plus the floor, as one table (one row per point)."""
+    tables = []
+    for causal in (True, False):
+        for backward in (False, True):
+            label = f"{'causal' if causal else 'bidirectional'}, {'fwd+bwd' if backward else 'fwd'}"
+            print(f"-- {label}", flush=True)
+            tables.append(
+                sweep_lengths(
+                    KINDS, lengths, d=d, tokens=tokens, heads=2, causal=causal,
+                    backward=backward, device=device, progress=True,
+                )
+            )  # fmt: skip
+    floor = pd.DataFrame(
+        {"kind": "copy floor", "n": n, "batch": max(1, tokens // n), "d": d,
+         "seconds": floor_seconds(n, tokens, d, device)}
+        for n in lengths
+    )  # fmt: skip
+    return pd.concat([*tables, floor], ignore_index=True)
+
+
+def report(table: pd.DataFrame) -> list[str]:
+    """The issue's ratios, one line each, from the measured table."""
+
+    def seconds(kind: str, n: int, causal: bool = True, backward: bool = True) -> float:
+        rows = table[(table.kind == kind) & (table.n == n)]
+        if kind != "copy floor":
+            rows = rows[(rows.causal == causal) & (rows.backward == backward)]
+        return float(rows.seconds.iloc[0])
+
+    lines = []
+    lengths = sorted(table.n.unique())
+    for n, target in ((256, 2.0), (4096, 10.0)):
+        if n in lengths:
+            ratio = seconds("softmax", n) / seconds("hydra", n)
+            lines.append(
+                f"softmax / hydra time, causal forward+backward, n = {n}: {ratio:.1f}x "
+                f"(target >= {target:g}x)"
+            )
+    hydra = table[(table.kind == "hydra") & table.causal & table.backward]
+    per_token = hydra.seconds / (hydra.batch * hydra.n)
+    lines.append(
+        f"hydra causal forward+backward, time per token, max/min over n = "
+        f"{per_token.max() / per_token.min():.2f}x (target <= 1.5x)"
+    )
+    worst = max(seconds("hydra", n, backward=False) / seconds("copy floor", n) for n in lengths)
+    lines.append(f"hydra causal forward / copy floor, worst n: {worst:.1f}x (target <= 3x)")
+    return lines
+
+
+def plot(table: pd.DataFrame, title: str):
+    """Time per token against n, one panel per direction x mode, the floor dashed."""
+    figure, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
+    floor = table[table.kind == "copy floor"]
+    for row, causal in enumerate((True, False)):
+        for column, backward in enumerate((False, True)):
+            ax = axes[row, column]
+            panel = table[(table.causal == causal) & (table.backward == backward)]
+            for kind in KINDS:
+                points = panel[panel.kind == kind]
+                per_token = points.seconds / (points.batch * points.n) * 1e9
+                ax.plot(points.n, per_token, "o-", color=KIND_COLOURS[kind], label=kind)
+            ax.plot(
+                floor.n, floor.seconds / (floor.batch * floor.n) * 1e9, "k--", label="copy floor"
+            )
+            ax.set(xscale="log", yscale="log", xlabel="sequence length n", ylabel="ns per token")
+            ax.set_title(
+                f"{'causal' if causal else 'bidirectional'}, "
+                f"{'forward + backward' if backward else 'forward'}"
+            )
+            ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].legend()
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=8192, help="tokens per call (8192)")
+    parser.add_argument("--max-n", type=int, default=8192, help="longest sequence (8192)")
+    parser.add_argument("--d", type=int, default=64, help="model width (64)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    lengths = [n for n in (2**p for p in range(6, 16)) if n <= args.max_n]
+    machine = describe_machine(args.device)
+    print(machine)
+    table = run_sweeps(lengths, args.tokens, args.d, args.device)
+    RESULTS.mkdir(exist_ok=True)
+    device_name = torch.device(args.device).type
+    table.to_csv(RESULTS / f"attention_{device_name}.csv", index=False)
+    title = f"Attention kernels, d = {args.d}, {args.tokens} tokens per call; {machine}"
+    save_figure(plot(table, title), f"bench_attention_{device_name}.png")
+    for line in report(table):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
