@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from hydrarec_minimal.batches import EvalBatch, TrainBatch
 from hydrarec_minimal.metrics import (
