@@ -15,13 +15,14 @@ The kernels, from most to least expensive:
 kernel       similarity of query t and key s              time            memory
 ===========  ==========================================  ==============  =============
 softmax      exp(q_t . k_s / sqrt(d)), normalised         O(n^2 d)        O(n^2)
-linear       phi(q_t) . phi(k_s), phi = elu + 1           O(n d^2)        O(n d^2)*
-linrec       L2-normalised elu features (LinRec)          O(n d^2)        O(n d^2)*
+linear       phi(q_t) . phi(k_s), phi = elu + 1           O(n d^2)        O(n d)*
+linrec       L2-normalised elu features (LinRec)          O(n d^2)        O(n d)*
 hydra        cosine, one head per feature                 O(n d)          O(n d)
 ===========  ==========================================  ==============  =============
 
-(*) bidirectional linear/LinRec need only O(d^2) extra memory; causal mode keeps one d x d
-running sum per position here, because prefix sums are the simplest correct way to write it.
+(*) plus one d x d state: bidirectional mode sums all keys and values into it once; causal
+mode works through the sequence in chunks of ``CHUNK`` tokens (a small chunk x chunk matrix
+inside each chunk, one d x d state per chunk for what came before; ``causal_kernel_sum``).
 
 ``hydra_attention_reference`` computes Hydra attention the slow, obvious way (an explicit
 n x n score matrix per head and an explicit mask); tests and notebook 03 check the fast path
@@ -198,42 +199,67 @@ def softmax_attention(
     return zero_padding(out, mask)
 
 
+#: Tokens per chunk in causal linear / LinRec attention (see ``causal_kernel_sum``).
+CHUNK = 64
+
+
+def causal_kernel_sum(q: Tensor, k: Tensor, v: Tensor, chunk: int = CHUNK) -> Tensor:
+    """out_t = Σ_{s≤t} (q_t·k_s) v_s without any n x n tensor, chunk by chunk.
+
+    The sequence is cut into chunks of ``chunk`` tokens. Inside a chunk the weights q_t·k_s
+    form a small chunk x chunk matrix, masked to s <= t. Everything before the chunk is one
+    d x e state, Σ k_s v_sᵀ over the earlier chunks (a prefix sum over chunks). So time is
+    O(n·(chunk·d + d·e)) and memory O(n·chunk + (n/chunk)·d·e): linear in n, and far less
+    memory than keeping a d x e state for every token.
+
+    Args:
+        q, k: ``(..., n, d)``; v: ``(..., n, e)``.
+        chunk: tokens per chunk.
+
+    Returns:
+        ``(..., n, e)``.
+    """
+    n = q.shape[-2]
+    chunk = min(chunk, n)
+    pad = (-n) % chunk
+    q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
+    q, k, v = (rearrange(x, "... (m c) f -> ... m c f", c=chunk) for x in (q, k, v))
+    weights = einsum(q, k, "... m t d, ... m s d -> ... m t s").tril()  # within each chunk
+    within = einsum(weights, v, "... m t s, ... m s e -> ... m t e")
+    chunk_states = einsum(k, v, "... m s d, ... m s e -> ... m d e")
+    earlier = chunk_states.cumsum(dim=-3) - chunk_states  # Σ over the chunks before this one
+    across = einsum(q, earlier, "... m t d, ... m d e -> ... m t e")
+    return rearrange(within + across, "... m c e -> ... (m c) e")[..., :n, :]
+
+
 def _kernelized_attention(
-    q_features: Tensor,
-    k_features: Tensor,
-    v: Tensor,
-    causal: bool,
-    normalise: bool,
-    k_norm: Tensor | None = None,
+    q_features: Tensor, k_features: Tensor, v: Tensor, causal: bool, normalise: bool
 ) -> Tensor:
     """Attention with a feature map, computed right-to-left: φ(q) (φ(k)ᵀ v), never n x n.
 
-    out_t = φ(q_t)ᵀ S_t / (φ(q_t)·z_t)  with  S_t = Σ φ(k_s) v_sᵀ  and  z_t = Σ φ(k_s),
-    the sums over all s (bidirectional) or s <= t (causal, as prefix sums).
+    out_t = Σ φ(q_t)·φ(k_s) v_s / Σ φ(q_t)·φ(k_s), the sums over all s (bidirectional) or
+    s <= t (causal, ``causal_kernel_sum``). The normaliser rides along as an extra column of
+    ones appended to v: its output is exactly Σ φ(q_t)·φ(k_s).
 
     Args:
         q_features, k_features: ``(..., n, d)`` feature-mapped queries and keys, padding
             already zeroed in ``k_features``.
         v: ``(..., n, e)`` values.
-        causal: prefix sums (True) or full sums (False) over tokens.
-        normalise: divide by φ(q_t)·z_t (Katharopoulos et al.); False leaves the sum as it is.
-        k_norm: optional ``(..., n, d)`` or ``(..., 1, d)``: per-feature scale to divide the
-            keys by, *after* summing (LinRec's column norm, which depends on t when causal).
+        causal: sums over s <= t (True) or over all s (False).
+        normalise: divide by Σ φ(q_t)·φ(k_s) (Katharopoulos et al.); False leaves the sum.
 
     Returns:
         ``(..., n, e)``.
     """
-    if causal:
-        state = einsum(k_features, v, "... s d, ... s e -> ... s d e").cumsum(dim=-3)
-        z = k_features.cumsum(dim=-2)  # (..., n, d)
-    else:
-        state = einsum(k_features, v, "... s d, ... s e -> ... d e").unsqueeze(-3)
-        z = k_features.sum(dim=-2, keepdim=True)  # (..., 1, d)
-    if k_norm is not None:
-        q_features = q_features / k_norm
-    out = einsum(q_features, state, "... t d, ... t d e -> ... t e")
     if normalise:
-        out = out / (q_features * z).sum(dim=-1, keepdim=True).clamp_min(EPS)
+        v = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # (..., n, e + 1)
+    if causal:
+        out = causal_kernel_sum(q_features, k_features, v)
+    else:
+        state = einsum(k_features, v, "... s d, ... s e -> ... d e")
+        out = einsum(q_features, state, "... t d, ... d e -> ... t e")
+    if normalise:
+        out = out[..., :-1] / out[..., -1:].clamp_min(EPS)
     return out
 
 
@@ -293,7 +319,7 @@ def linrec_attention(
     else:
         k_norm = squares.sum(dim=-2, keepdim=True).add(EPS**2).sqrt()  # (..., 1, d)
     out = _kernelized_attention(
-        q_features, k_features, zero_padding(v, mask), causal, False, k_norm=k_norm
+        q_features / k_norm, k_features, zero_padding(v, mask), causal, False
     )
     return zero_padding(out, mask)
 

@@ -9,8 +9,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from hydrarec_minimal.attention import (
     ATTENTION_KERNELS,
+    CHUNK,
     EPS,
     SelfAttention,
+    causal_kernel_sum,
     get_attention_kernel,
     hydra_attention,
     hydra_attention_reference,
@@ -155,6 +157,14 @@ def test_kernel_matches_naive_quadratic_version(kind, padding, causal):
     torch.testing.assert_close(real_rows(fast, mask), real_rows(slow, mask), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 4, 11, 64])
+def test_chunked_causal_sum_equals_the_masked_quadratic_sum(chunk):
+    q, k = random_qkv(2, 11, 5, seed=23)[:2]
+    v = torch.randn(2, 11, 3, dtype=torch.float64)
+    expected = (q @ k.transpose(-1, -2)).tril() @ v
+    torch.testing.assert_close(causal_kernel_sum(q, k, v, chunk=chunk), expected)
+
+
 # ----------------------------------------------------------------------------------------------
 # Properties every kernel must have
 # ----------------------------------------------------------------------------------------------
@@ -289,11 +299,12 @@ class RecordLargestIntermediate(TorchDispatchMode):
 
 
 @pytest.mark.parametrize(
-    "kind, budget", [("hydra", lambda n, d: 2 * n * d), ("linear", lambda n, d: n * d * d)]
+    "kind, budget",
+    [("hydra", lambda n, d: 2 * n * d), ("linear", lambda n, d: n * (CHUNK + d * d) + d * d)],
 )
 @pytest.mark.parametrize("causal", DIRECTIONS)
 def test_fast_paths_never_build_an_n_by_n_tensor(kind, budget, causal):
-    n, d = 2048, 4  # n x n = 4,194,304 elements; n*d*d = 32,768
+    n, d = 2048, 4  # n x n = 4,194,304 elements; n*(CHUNK + d*d) = 163,840
     q, k, v = random_qkv(1, n, d, dtype=torch.float32)
     mask = padding_mask((1,), n, "left")
     with RecordLargestIntermediate() as record:
