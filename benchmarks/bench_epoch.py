@@ -1,0 +1,106 @@
+"""Benchmark: seconds per training epoch (and peak memory) of causal HydraRec vs SASRec.
+
+    python benchmarks/bench_epoch.py [--lengths 200 1024] [--users 256] [--repeats 3]
+
+Same model size as the course (d = 64, 2 layers, 2 heads for softmax), same data for both:
+synthetic users whose histories are exactly ``max_len + 1`` items long (MovieLens is too
+short for long windows; only the sequence length matters for the cost), 1,682 items as in
+ML-100K, batches of 128, full softmax cross-entropy. The two models alternate epoch by epoch,
+so that a slow moment of the machine hits both; the best epoch of each is reported. Peak
+memory is that of one training step (``hydrarec_minimal.benchmark.peak_memory``: tensors
+allocated through PyTorch, CPU).
+
+Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (issue #7: HydraRec no
+slower at 200, at least 3x faster at 1,024).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from hydrarec_minimal.batches import CausalTrainingSet
+from hydrarec_minimal.benchmark import describe_machine, peak_memory
+from hydrarec_minimal.model import ModelConfig, SequentialRecommender
+from hydrarec_minimal.train import train_one_epoch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NUM_ITEMS = 1682
+MODELS = {"HydraRec (causal)": "hydra", "SASRec": "softmax"}
+
+
+def long_sequences(users: int, length: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(1, NUM_ITEMS + 1, size=length) for _ in range(users)]
+
+
+def measure(max_len: int, users: int, repeats: int, device: torch.device) -> list[dict]:
+    examples = CausalTrainingSet(long_sequences(users, max_len + 1), max_len)
+    loader = DataLoader(examples, batch_size=128, collate_fn=examples.collate)
+    setups = {}
+    for name, attention in MODELS.items():
+        torch.manual_seed(0)
+        config = ModelConfig(num_items=NUM_ITEMS, attention=attention, max_len=max_len)
+        model = SequentialRecommender(config).to(device)
+        setups[name] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3))
+    times = {name: [] for name in setups}
+    for _ in range(repeats + 1):  # the first round warms up
+        for name, (model, optimizer) in setups.items():
+            start = time.perf_counter()
+            train_one_epoch(model, loader, optimizer, "ce", device, progress=False)
+            times[name].append(time.perf_counter() - start)
+    batch = next(iter(loader))
+    rows = []
+    for name, (model, optimizer) in setups.items():
+        peak = peak_memory(
+            lambda m=model, o=optimizer: train_one_epoch(m, [batch], o, "ce", device, False),
+            device=device,
+        )
+        rows.append(
+            {
+                "model": name,
+                "max_len": max_len,
+                "users": users,
+                "seconds_per_epoch": min(times[name][1:]),
+                "peak_bytes_per_step": peak,
+            }
+        )
+        print(
+            f"max_len={max_len:<5} {name:<18} {rows[-1]['seconds_per_epoch']:7.2f} s/epoch  "
+            f"peak {peak / 2**20:8.1f} MiB per step",
+            flush=True,
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[200, 1024])
+    parser.add_argument("--users", type=int, default=256, help="sequences per epoch (256)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(describe_machine(device))
+    rows = [row for n in args.lengths for row in measure(n, args.users, args.repeats, device)]
+    table = pd.DataFrame(rows)
+    RESULTS.mkdir(exist_ok=True)
+    table.to_csv(RESULTS / f"epoch_{device.type}.csv", index=False)
+    for n, group in table.groupby("max_len"):
+        seconds = group.set_index("model").seconds_per_epoch
+        memory = group.set_index("model").peak_bytes_per_step
+        print(
+            f"max_len={n}: SASRec / HydraRec seconds per epoch = "
+            f"{seconds['SASRec'] / seconds['HydraRec (causal)']:.2f}x, peak memory per step = "
+            f"{memory['SASRec'] / memory['HydraRec (causal)']:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
