@@ -53,6 +53,9 @@ def load_runs(output_dir: str | Path) -> list[dict]:
 def comparison_table(runs: list[dict]) -> pd.DataFrame:
     """One row per (attention, direction): mean and std over seeds of the test metrics.
 
+    Rows: causal models first, then bidirectional, each in the order softmax, linear, LinRec,
+    Hydra (the baseline first, HydraRec last).
+
     Columns: model, attention, direction, seeds, ``<metric> mean``/``<metric> std`` for
     HR@10, NDCG@10, MRR@10, ``s/epoch mean``/``std``, ``epochs mean``; then a popularity row
     (its metrics do not depend on the seed). The std is the sample standard deviation (ddof=1).
@@ -70,6 +73,10 @@ def comparison_table(runs: list[dict]) -> pd.DataFrame:
     table.columns = [f"{column} {stat}" for column, stat in table.columns]
     table["seeds"] = grouped.size()
     table = table.reset_index()
+    order = {name: rank for rank, name in enumerate((*DIRECTIONS, *ATTENTION_KERNELS))}
+    table = table.sort_values(
+        ["direction", "attention"], key=lambda column: column.map(order), ignore_index=True
+    )
     names = [model_name(a, d) for a, d in zip(table.attention, table.direction, strict=True)]
     table.insert(0, "model", names)
     floor = runs[0]["popularity_baseline"]["test"]
