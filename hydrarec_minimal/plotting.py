@@ -104,26 +104,26 @@ def save_figure(fig: Figure, name: str, *, directory: str | Path | None = None) 
 
 
 def _guide_label(slope: float) -> str:
-    superscripts = str.maketrans("0123456789.-", "⁰¹²³⁴⁵⁶⁷⁸⁹·⁻")
-    if slope == 1:
-        return "∝ n"
-    text = f"{slope:g}".translate(superscripts)
-    return f"∝ n{text}"
+    names = {0.5: "∝ √n", 1: "∝ n", 2: "∝ n²", 3: "∝ n³"}
+    return names.get(slope, f"∝ n^{slope:g}")
 
 
 def add_slope_guide(
     ax: Axes, slope: float, x: float, y: float, x_min: float, label: str | None = None
 ) -> None:
-    """Dashed line c·n^slope through the point (x, y), drawn from ``x_min`` to ``x``."""
+    """Dashed line c·n^slope through the point (x, y), drawn from ``x_min`` to ``x``.
+
+    The label ("∝ n²" for slope 2) sits just above the line's left end.
+    """
     xs = np.geomspace(x_min, x, 20)
     ax.plot(xs, y * (xs / x) ** slope, "--", color="0.5", linewidth=1, zorder=0)
     ax.annotate(
         label if label is not None else _guide_label(slope),
         (xs[0], y * (xs[0] / x) ** slope),
         textcoords="offset points",
-        xytext=(-4, 0),
-        ha="right",
-        va="center",
+        xytext=(2, 6),
+        ha="left",
+        va="bottom",
         color="0.4",
         fontsize=9,
     )
@@ -158,6 +158,8 @@ def loglog_plot(
     """
     if ax is None:
         _fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
     x_min = float(table[x].min())
     for name, group in table.groupby(hue, sort=False):
         group = group.sort_values(x)
@@ -176,8 +178,6 @@ def loglog_plot(
             end_x, end_y = float(line[x].iloc[-1]), float(line[y].iloc[-1])
             add_slope_guide(ax, slope, end_x, end_y, max(x_min, end_x / GUIDE_SPAN))
     ax.set_ylim(limits)  # guides never stretch the axes
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or y)
     if title:

@@ -1,0 +1,180 @@
+"""The committed notebooks are complete, executed, runnable by nbval, and follow the course's
+conventions. Static checks only (nothing is executed here): nbval itself runs every notebook,
+because ``pyproject.toml`` puts ``notebooks`` in pytest's testpaths with ``--nbval-lax``."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from hydrarec_minimal.settings import REPOSITORY
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = ROOT / "notebooks"
+FIGURES_DIR = ROOT / "figures"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+NAME_PATTERN = re.compile(r"^\d\d_[a-z0-9]+(_[a-z0-9]+)+\.ipynb$")  # NN_verb_topic.ipynb
+FIGURE_REFERENCE = re.compile(r"\b(\d\d_[A-Za-z0-9_-]+\.png)\b")
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def markdown(notebook: nbformat.NotebookNode) -> list[str]:
+    return [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no notebooks in {NOTEBOOKS_DIR}"
+
+
+# ----------------------------------------------------------------------------------------------
+# nbval will run every notebook
+# ----------------------------------------------------------------------------------------------
+
+
+def test_pytest_configuration_runs_the_notebooks_folder_through_nbval():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    options = settings["ini_options"]
+    assert "notebooks" in options["testpaths"]
+    assert re.search(r"(^|\s)--nbval(-lax)?(\s|$)", options["addopts"]), options["addopts"]
+    for setting in ("norecursedirs", "python_files"):  # neither may exclude notebooks/
+        assert "notebooks" not in str(options.get(setting, "")), f"{setting} excludes notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_file_name_is_nn_verb_topic(path):
+    assert NAME_PATTERN.match(path.name), f"{path.name} is not named NN_verb_topic.ipynb"
+
+
+def test_nbval_collects_every_notebook():
+    """Ask pytest itself (collection only: no kernel starts, nothing runs)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "notebooks",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    collected = result.stdout
+    for path in NOTEBOOKS:
+        assert f"notebooks/{path.name}::Cell 0" in collected, (
+            f"pytest does not collect {path.name}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Committed with the outputs of a real, complete, full-mode run
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_every_code_cell_was_executed_in_order_without_errors(path):
+    code_cells = [cell for cell in read(path).cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code_cells]
+    unexecuted = [index for index, count in enumerate(counts) if count is None]
+    assert not unexecuted, f"{path.name}: code cells {unexecuted} were never executed"
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts {counts} are not one top-to-bottom run"
+    )
+    for index, cell in enumerate(code_cells):
+        for output in cell.outputs:
+            assert output.output_type != "error", (
+                f"{path.name}, code cell {index}: {output.ename}: {output.evalue}"
+            )
+            text = output.get("text", "") if output.output_type == "stream" else ""
+            assert "Traceback (most recent call last)" not in text, f"{path.name}, cell {index}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_committed_outputs_come_from_a_full_run(path):
+    """Notebooks print "quick mode: ..." first; quick-mode (CI) outputs must not be committed."""
+    for cell in read(path).cells:
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                assert "quick mode: True" not in output.text, f"{path.name} ran in quick mode"
+
+
+# ----------------------------------------------------------------------------------------------
+# Conventions: title, goals, badges, recap, next steps, kernel, Colab install, figures
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_opens_with_title_badges_and_goals(path):
+    notebook = read(path)
+    first = notebook.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "title first"
+    stem = path.stem
+    colab = (
+        f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{stem}.ipynb"
+    )
+    binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/main?labpath=notebooks%2F{stem}.ipynb"
+    assert colab in first.source, f"{path.name}: Colab badge must link to {colab}"
+    assert binder in first.source, f"{path.name}: Binder badge must link to {binder}"
+    assert re.search(r"^##+ What you will know at the end", first.source, re.MULTILINE), (
+        f"{path.name}: the first cell needs a 'What you will know at the end' section"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_ends_with_recap_and_what_comes_next(path):
+    text = "\n".join(markdown(read(path)))
+    assert re.search(r"^##+ Recap", text, re.MULTILINE), f"{path.name}: no '## Recap'"
+    assert re.search(r"^##+ What comes next", text, re.MULTILINE), (
+        f"{path.name}: no '## What comes next'"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_uses_the_python3_kernel_and_installs_only_on_colab(path):
+    notebook = read(path)
+    assert notebook.metadata.kernelspec.name == "python3"
+    assert notebook.metadata.kernelspec.display_name == "Python 3"
+    first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert 'if "google.colab" in sys.modules:' in first_code.source
+    assert f"git+https://github.com/{REPOSITORY}@main" in first_code.source
+    installs = [line for line in first_code.source.splitlines() if "pip install" in line]
+    assert installs and not any("torch" in line for line in installs), "never reinstall torch"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_every_figure_a_notebook_names_is_in_figures(path):
+    notebook = read(path)
+    text = "\n".join(
+        [cell.source for cell in notebook.cells]
+        + [
+            output.get("text", "")
+            for cell in notebook.cells
+            for output in cell.get("outputs", [])
+            if output.output_type == "stream"
+        ]
+    )
+    missing = sorted(
+        name for name in set(FIGURE_REFERENCE.findall(text)) if not (FIGURES_DIR / name).is_file()
+    )
+    assert not missing, f"{path.name} names figures missing from figures/: {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_hidden_solution_cells_are_code_that_runs(path):
+    """Collapsed cells (exercise solutions) are still code cells, so nbval executes them."""
+    for cell in read(path).cells:
+        if cell.metadata.get("jupyter", {}).get("source_hidden"):
+            assert cell.cell_type == "code" and cell.execution_count is not None
