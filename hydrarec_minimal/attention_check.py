@@ -85,14 +85,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``check-attention`` with the command line."""
-    parser = commands.add_parser(
-        "check-attention",
-        help="compare the four attention kernels with the reference and time them",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "compare the four attention kernels with the reference and time them"
+"""One line for ``python -m hydrarec_minimal --help``."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of ``check-attention``."""
     parser.add_argument(
         "--lengths",
         type=int,
@@ -101,4 +99,3 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="sequence lengths to time (default: 256 1024 4096)",
     )
-    parser.set_defaults(run=run)

@@ -1,6 +1,7 @@
 """The command line: ``python -m hydrarec_minimal COMMAND ...`` (also installed as ``hydrarec``).
 
-Each sub-command lives in its own module and registers itself here through ``add_parser``:
+Each sub-command lives in its own module, which provides ``HELP`` (one line), ``configure(parser)``
+(its options) and ``run(args)`` (returns the exit code); ``COMMANDS`` below lists them:
 
 - ``check-attention``: run the four kernels, print their agreement with the reference and
   their timings (a one-minute tour of ``hydrarec_minimal.attention``).
@@ -21,6 +22,14 @@ from collections.abc import Sequence
 from hydrarec_minimal import __version__, attention_check, data_cli, reproduce, train_cli
 from hydrarec_minimal.errors import UserError
 
+#: Command name -> the module that implements it.
+COMMANDS = {
+    "check-attention": attention_check,
+    "data": data_cli,
+    "train": train_cli,
+    "reproduce": reproduce,
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one sub-parser per command."""
@@ -30,10 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    attention_check.add_parser(commands)
-    data_cli.add_parser(commands)
-    train_cli.add_parser(commands)
-    reproduce.add_parser(commands)
+    for name, module in COMMANDS.items():
+        command = commands.add_parser(
+            name,
+            help=module.HELP,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(command)
+        command.set_defaults(run=module.run, parser=command)
     return parser
 
 

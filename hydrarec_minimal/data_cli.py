@@ -41,14 +41,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``data`` with the command line."""
-    parser = commands.add_parser(
-        "data",
-        help="find or download a dataset, verify it and print a summary",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "find or download a dataset, verify it and print a summary"
+"""One line for ``python -m hydrarec_minimal --help``."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of ``data``."""
     parser.add_argument("dataset", metavar="DATASET", help=f"one of: {', '.join(DATASETS)}")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
@@ -58,4 +56,3 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="drop users with fewer than N interactions (default: 0, keep all)",
     )
-    parser.set_defaults(run=run)

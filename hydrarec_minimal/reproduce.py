@@ -153,14 +153,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``reproduce`` with the command line."""
-    parser = commands.add_parser(
-        "reproduce",
-        help="run the kernels x directions x seeds comparison and write its table",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "run the kernels x directions x seeds comparison and write its table"
+"""One line for ``python -m hydrarec_minimal --help``."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of ``reproduce``."""
     parser.add_argument("--output-dir", default="results/ml-100k", help="(results/ml-100k)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(0 1 2)")
     parser.add_argument(
@@ -171,4 +169,3 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--directions", nargs="+", choices=DIRECTIONS, default=list(DIRECTIONS))
     add_model_arguments(parser)
-    parser.set_defaults(run=run, parser=parser)

@@ -96,6 +96,11 @@ class TrainHistory:
         return asdict(self) | {"epochs_run": self.epochs_run}
 
 
+def quiet_unless(progress: bool) -> bool | None:
+    """tqdm's ``disable``: off when asked, else None = shown only when output is a terminal."""
+    return None if progress else True
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch, and ask PyTorch for deterministic kernels."""
     random.seed(seed)
@@ -164,7 +169,7 @@ def train_one_epoch(
     """One pass over ``batches``; returns the mean loss."""
     model.train()
     total, count = 0.0, 0
-    for batch in tqdm(batches, desc=description, leave=False, disable=not progress):
+    for batch in tqdm(batches, desc=description, leave=False, disable=quiet_unless(progress)):
         inputs, targets = batch.inputs.to(device), batch.targets.to(device)
         with autocast_for(device):
             value = sequence_loss(model, inputs, targets, loss)
@@ -264,7 +269,7 @@ def fit(
     )
     history = TrainHistory()
     best_ndcg, best_state, waited = -1.0, None, 0
-    epochs = tqdm(range(1, config.epochs + 1), desc="epochs", disable=not config.progress)
+    epochs = tqdm(range(1, config.epochs + 1), desc="epochs", disable=quiet_unless(config.progress))
     for epoch in epochs:
         start = time.perf_counter()
         loss = train_one_epoch(

@@ -119,18 +119,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``train`` with the command line."""
-    parser = commands.add_parser(
-        "train",
-        help="train one model and write results.json",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+HELP = "train one model and write results.json"
+"""One line for ``python -m hydrarec_minimal --help``."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train``."""
     parser.add_argument("--attention", choices=sorted(ATTENTION_KERNELS), default="hydra")
     parser.add_argument("--direction", choices=DIRECTIONS, default="causal")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--output", default="results.json", help="results file (results.json)")
     parser.add_argument("--checkpoint", default=None, help="also save the best model here")
     add_model_arguments(parser)
-    parser.set_defaults(run=run, parser=parser)
