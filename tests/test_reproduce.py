@@ -1,0 +1,57 @@
+"""The comparison table aggregates runs correctly: mean and sample std over seeds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hydrarec_minimal.reproduce import comparison_table, markdown_table, write_comparison
+
+
+def fake_run(attention: str, direction: str, ndcg: float, seconds: float) -> dict:
+    metrics = {"HR@10": 2 * ndcg, "NDCG@10": ndcg, "MRR@10": ndcg / 2}
+    return {
+        "config": {"model": {"attention": attention, "direction": direction}},
+        "metrics": {"test": metrics},
+        "popularity_baseline": {"test": {"HR@10": 0.05, "NDCG@10": 0.025, "MRR@10": 0.0125}},
+        "seconds_per_epoch": seconds,
+        "epochs_run": 10,
+        "protocol": "a protocol",
+        "device": "cpu",
+    }
+
+
+RUNS = [
+    fake_run("hydra", "bidirectional", 0.03, 2.0),
+    fake_run("hydra", "causal", 0.08, 5.0),
+    fake_run("hydra", "causal", 0.10, 7.0),
+    fake_run("softmax", "causal", 0.09, 6.0),
+]
+
+
+def test_mean_and_sample_std_per_model_causal_and_baselines_first():
+    table = comparison_table(RUNS)
+    assert table.model.tolist() == [
+        "SASRec", "HydraRec (causal)", "HydraRec (bidirectional)", "Popularity (floor)"
+    ]  # fmt: skip
+    hydra = table.set_index("model").loc["HydraRec (causal)"]
+    assert hydra["NDCG@10 mean"] == pytest.approx(0.09)
+    assert hydra["NDCG@10 std"] == pytest.approx(0.02**0.5 * 0.1)  # sample std of .08, .10
+    assert hydra["s/epoch mean"] == pytest.approx(6.0) and hydra["seeds"] == 2
+    text = markdown_table(table)
+    assert "| HydraRec (causal) | 0.1800 ± 0.0283 | 0.0900 ± 0.0141 |" in text
+    assert "| SASRec | 0.1800 | 0.0900 |" in text  # one seed: no ± part
+    assert "| Popularity (floor) | 0.0500 | 0.0250 | 0.0125 | – | – | – |" in text
+
+
+def test_write_comparison_reads_run_files_and_states_the_protocol(tmp_path):
+    (tmp_path / "runs").mkdir()
+    for index, run in enumerate(RUNS):
+        (tmp_path / "runs" / f"run{index}.json").write_text(json.dumps(run))
+    text = write_comparison(tmp_path)
+    assert text.startswith("Protocol: a protocol")
+    assert (tmp_path / "comparison.md").read_text() == text
+    assert (tmp_path / "comparison.csv").exists()
+    with pytest.raises(ValueError, match="no results files"):
+        write_comparison(tmp_path / "empty")
