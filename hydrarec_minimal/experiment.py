@@ -95,25 +95,35 @@ def enough_negatives(dataset: SequenceDataset, needed: int = SAMPLED_NEGATIVES) 
     return dataset.num_items - longest - 1 >= needed
 
 
-def evaluate_all(
-    score_fn, dataset: SequenceDataset, config: ModelConfig, device: torch.device, seed: int
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    """(full-ranking metrics, sampled-ranking metrics) of ``score_fn`` on valid and test.
+def full_ranking_metrics(
+    score_fn, dataset: SequenceDataset, config: ModelConfig, device: torch.device
+) -> dict[str, dict[str, float]]:
+    """Full-ranking metrics of ``score_fn`` on the validation and test splits."""
+    return {
+        stage: evaluate(
+            score_fn, evaluation_batches(dataset, stage, config), dataset.num_items, device=device
+        )
+        for stage in ("valid", "test")
+    }
 
-    Sampled metrics (test only, 100 uniform and 100 popularity negatives) are left out when
-    the catalogue is too small to draw 100 unseen items for every user.
+
+def sampled_metrics(
+    score_fn, dataset: SequenceDataset, config: ModelConfig, device: torch.device, seed: int
+) -> dict[str, dict[str, float]]:
+    """Test metrics against 100 uniform and 100 popularity negatives (labelled comparison).
+
+    Empty when the catalogue is too small to draw 100 unseen items for every user.
     """
+    if not enough_negatives(dataset):
+        return {}
     popularity = torch.as_tensor(dataset.popularity)
-    full, sampled = {}, {}
-    for stage in ("valid", "test"):
-        batches = evaluation_batches(dataset, stage, config)
-        full[stage] = evaluate(score_fn, batches, dataset.num_items, device=device)
-        if stage == "test" and enough_negatives(dataset):
-            for protocol in ("sampled-uniform", "sampled-popularity"):
-                sampled[f"test, {SAMPLED_NEGATIVES} {protocol.split('-')[1]} negatives"] = evaluate(
-                    score_fn, batches, dataset.num_items, protocol, popularity, seed, device
-                )
-    return full, sampled
+    batches = evaluation_batches(dataset, "test", config)
+    return {
+        f"test, {SAMPLED_NEGATIVES} {protocol.split('-')[1]} negatives": evaluate(
+            score_fn, batches, dataset.num_items, protocol, popularity, seed, device
+        )
+        for protocol in ("sampled-uniform", "sampled-popularity")
+    }
 
 
 def run_experiment(
@@ -140,12 +150,13 @@ def run_experiment(
     valid_batches = evaluation_batches(dataset, "valid", model_config)
     history = fit(model, train_batches, valid_batches, train_config)
     wall_seconds = time.perf_counter() - started
-    metrics, sampled = evaluate_all(
-        model.score_last, dataset, model_config, device, train_config.seed
-    )
-    popularity = torch.as_tensor(dataset.popularity)
-    floor, _ = evaluate_all(
-        popularity_scorer(popularity), dataset, model_config, torch.device("cpu"), train_config.seed
+    metrics = full_ranking_metrics(model.score_last, dataset, model_config, device)
+    sampled = sampled_metrics(model.score_last, dataset, model_config, device, train_config.seed)
+    floor = full_ranking_metrics(
+        popularity_scorer(torch.as_tensor(dataset.popularity)),
+        dataset,
+        model_config,
+        torch.device("cpu"),
     )
     results = {
         "dataset": dataset.name,
