@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -35,9 +36,18 @@ from torch.utils.data import Dataset
 
 from hydrarec_minimal.sequences import PAD, LeaveOneOutSplit, Stage
 
+_Batch = TypeVar("_Batch", bound="_TensorFields")
+
+
+class _TensorFields:
+    """``to(device)`` for a dataclass whose fields are all tensors."""
+
+    def to(self: _Batch, device: torch.device | str) -> _Batch:
+        return type(self)(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
 
 @dataclass(eq=False)
-class TrainBatch:
+class TrainBatch(_TensorFields):
     """A training batch (causal or cloze). All tensors have shape (B, T).
 
     ``inputs``: int64 item ids (0 = padding; cloze: ``mask_token`` where masked).
@@ -50,12 +60,9 @@ class TrainBatch:
     positions: torch.Tensor
     mask: torch.Tensor
 
-    def to(self, device: torch.device | str) -> TrainBatch:
-        return type(self)(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
-
 
 @dataclass(eq=False)
-class EvalBatch:
+class EvalBatch(_TensorFields):
     """An evaluation batch: rank every item for each user, read the model at ``lengths - 1``.
 
     ``users``: (B,) user indices. ``inputs``, ``positions``, ``mask``: (B, T) as in
@@ -72,9 +79,6 @@ class EvalBatch:
     lengths: torch.Tensor
     targets: torch.Tensor
     exclude: torch.Tensor
-
-    def to(self, device: torch.device | str) -> EvalBatch:
-        return type(self)(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
 def pad_right(sequences: Sequence[np.ndarray], width: int | None = None) -> torch.Tensor:
