@@ -115,14 +115,85 @@ def hydra_attention(
         ``(..., n, d)``, same dtype and device as ``q``.
     """
     check_attention_inputs(q, k, v, mask)
-    q_hat = F.normalize(q, dim=-1, eps=EPS)
-    k_hat = F.normalize(k, dim=-1, eps=EPS)
-    kv = zero_padding(k_hat * v, mask)  # (..., n, d): one "key times value" per head
-    if causal:
-        context = kv.cumsum(dim=-2)  # (..., n, d): what token t may see
-    else:
-        context = kv.sum(dim=-2, keepdim=True)  # (..., 1, d): what every token sees
-    return zero_padding(q_hat * context, mask)
+    return HydraAttentionFunction.apply(q, k, v, causal, mask)
+
+
+def suffix_sum(x: Tensor) -> Tensor:
+    """``out[..., s, :] = Σ_{t≥s} x[..., t, :]``: a prefix sum run backwards over tokens."""
+    return x.flip(-2).cumsum(dim=-2).flip(-2)
+
+
+def normalize_backward(grad_unit: Tensor, unit: Tensor, norm: Tensor) -> Tensor:
+    """Gradient through ``x̂ = x / max(‖x‖, EPS)`` (``F.normalize``), given ``∂L/∂x̂``.
+
+    For ‖x‖ > EPS: ∂L/∂x = (g − x̂ (x̂·g)) / ‖x‖ — the part of g along x̂ is removed, because
+    stretching x does not change x̂. For ‖x‖ ≤ EPS the divisor is the constant EPS: g / EPS.
+
+    Args:
+        grad_unit: ``(..., n, d)`` the gradient g with respect to x̂.
+        unit: ``(..., n, d)`` x̂.
+        norm: ``(..., n, 1)`` ‖x‖ (not clamped).
+
+    Returns:
+        ``(..., n, d)`` the gradient with respect to x.
+    """
+    along = (unit * grad_unit).sum(dim=-1, keepdim=True)  # (..., n, 1)
+    along = torch.where(norm > EPS, along, torch.zeros((), dtype=along.dtype, device=along.device))
+    return (grad_unit - unit * along) / norm.clamp_min(EPS)
+
+
+class HydraAttentionFunction(torch.autograd.Function):
+    """``hydra_attention`` with a hand-derived backward pass, so autograd keeps few tensors.
+
+    Forward (c = context, ⊙ element-wise, sums over tokens s; ``causal``: s ≤ t):
+
+        q̂ = q / ‖q‖,  k̂ = k / ‖k‖,  c_t = Σ_s k̂_s ⊙ v_s,  out_t = q̂_t ⊙ c_t
+
+    Backward, with g_t = ∂L/∂out_t (zero on padding). out_t depends on q̂_t through c_t only,
+    and on k̂_s ⊙ v_s through every t that sums it (t ≥ s when causal, every t otherwise):
+
+        ∂L/∂q̂_t = g_t ⊙ c_t
+        r_s     = Σ_{t ≥ s} g_t ⊙ q̂_t         (bidirectional: Σ over all t, the same for each s)
+        ∂L/∂k̂_s = r_s ⊙ v_s,    ∂L/∂v_s = r_s ⊙ k̂_s
+
+    and ∂L/∂q, ∂L/∂k from ∂L/∂q̂, ∂L/∂k̂ through the normalisation (``normalize_backward``).
+    Padding tokens get zero gradients (their inputs cannot change any output). Saved for the
+    backward pass: q̂, k̂, v, c and the two norms, all O(n·d). ``gradcheck`` in the tests checks
+    the derivation against finite differences; first derivatives only.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, causal: bool, mask: Tensor | None):
+        q_norm = q.norm(dim=-1, keepdim=True)  # (..., n, 1)
+        k_norm = k.norm(dim=-1, keepdim=True)
+        q_hat, k_hat = q / q_norm.clamp_min(EPS), k / k_norm.clamp_min(EPS)
+        kv = zero_padding(k_hat * v, mask)  # (..., n, d): one "key times value" per head
+        if causal:
+            context = kv.cumsum(dim=-2)  # (..., n, d): what token t may see
+        else:
+            context = kv.sum(dim=-2, keepdim=True)  # (..., 1, d): what every token sees
+        ctx.causal = causal
+        ctx.save_for_backward(q_hat, k_hat, v, context, q_norm, k_norm, mask)
+        return zero_padding(q_hat * context, mask)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        q_hat, k_hat, v, context, q_norm, k_norm, mask = ctx.saved_tensors
+        grad_out = zero_padding(grad_out, mask)
+        grad_q_hat = grad_out * context
+        weighted = zero_padding(grad_out * q_hat, mask)  # (..., n, d); q̂ of padding may be NaN
+        if ctx.causal:
+            reach = suffix_sum(weighted)  # r_s = Σ_{t≥s} g_t ⊙ q̂_t
+        else:
+            reach = weighted.sum(dim=-2, keepdim=True).expand_as(weighted)
+        grad_k_hat, grad_v = reach * v, reach * k_hat
+        grads = (
+            normalize_backward(grad_q_hat, q_hat, q_norm),
+            normalize_backward(grad_k_hat, k_hat, k_norm),
+            grad_v,
+        )
+        return (*(zero_padding(g, mask) for g in grads), None, None)
 
 
 def hydra_attention_reference(

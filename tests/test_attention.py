@@ -348,3 +348,57 @@ def test_self_attention_rejects_bad_settings():
         SelfAttention(dim=8, kind="cosine")
     with pytest.raises(ValueError, match="heads must divide dim"):
         SelfAttention(dim=8, kind="softmax", heads=3)
+
+
+# ----------------------------------------------------------------------------------------------
+# The hand-derived backward pass of hydra_attention
+# ----------------------------------------------------------------------------------------------
+
+
+def hydra_by_autograd(q, k, v, causal, mask):
+    """The forward formula written with differentiable ops: autograd derives its backward."""
+    q_hat, k_hat = F.normalize(q, dim=-1, eps=EPS), F.normalize(k, dim=-1, eps=EPS)
+    kv = k_hat * v if mask is None else k_hat * v * mask[..., None]
+    context = kv.cumsum(dim=-2) if causal else kv.sum(dim=-2, keepdim=True)
+    out = q_hat * context
+    return out if mask is None else out * mask[..., None]
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("tiny", ["none", "query", "key"])
+def test_hand_derived_backward_equals_autograd_including_vectors_below_eps(causal, tiny):
+    """Covers the branch of the normalisation where ‖x‖ <= EPS (divisor clamped to EPS)."""
+    generator = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(2, 9, 6, generator=generator, dtype=torch.float64) for _ in range(3))
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    mask[0, 6:] = False
+    if tiny != "none":
+        (q if tiny == "query" else k)[1, 3] = 1e-14  # a row shorter than EPS
+    weights = torch.randn(2, 9, 6, generator=generator, dtype=torch.float64)
+    grads = []
+    for fn in (hydra_attention, hydra_by_autograd):
+        leaves = [x.clone().requires_grad_(True) for x in (q, k, v)]
+        out = fn(*leaves, causal=causal, mask=mask)
+        grads.append(torch.autograd.grad((out * weights).sum(), leaves))
+    for mine, expected in zip(*grads, strict=True):
+        torch.testing.assert_close(mine, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_padding_inputs_get_exactly_zero_gradients_whatever_they_hold():
+    q, k, v = (torch.randn(1, 5, 4, requires_grad=True) for _ in range(3))
+    mask = torch.tensor([[True, True, True, False, False]])
+    with torch.no_grad():
+        for x, junk in zip((q, k, v), (float("inf"), float("nan"), 1e30), strict=True):
+            x[0, 3:] = junk
+    out = hydra_attention(q, k, v, causal=True, mask=mask)
+    for grad in torch.autograd.grad(out.sum(), (q, k, v)):
+        assert torch.isfinite(grad[0, :3]).all()
+        assert (grad[0, 3:] == 0).all()
+
+
+def test_second_derivatives_are_refused_with_an_error_not_a_wrong_answer():
+    q, k, v = (torch.randn(1, 4, 3, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    out = hydra_attention(q, k, v)
+    (grad_q,) = torch.autograd.grad((out**2).sum(), q, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad_q.sum().backward()
