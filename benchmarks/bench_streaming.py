@@ -20,45 +20,24 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from hydrarec_minimal.benchmark import describe_machine, time_call
-from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.streaming import start_state, step
+from hydrarec_minimal.benchmark import describe_machine
+from hydrarec_minimal.scaling import build_model, streaming_costs
 
 RESULTS = Path(__file__).resolve().parent / "results"
-NUM_ITEMS = 1682
-
-
-def build(attention: str, max_len: int) -> SequentialRecommender:
-    torch.manual_seed(0)
-    config = ModelConfig(num_items=NUM_ITEMS, attention=attention, max_len=max_len, dim=64)
-    return SequentialRecommender(config).eval()
 
 
 def measure(lengths: list[int]) -> pd.DataFrame:
-    hydra, sasrec = build("hydra", max(lengths) + 1), build("softmax", max(lengths) + 1)
-    rows = []
-    for n in lengths:
-        history = torch.randint(1, NUM_ITEMS + 1, (1, n + 1))  # n old items + the new one
-        state = start_state(hydra, 1)
-        for t in range(n):
-            state, _ = step(hydra, state, history[:, t])
-        new_item = history[:, n]
-        with torch.no_grad():
-            calls = {  # (the lambdas are timed right away, inside this iteration)
-                "streaming step (hydra)": lambda: step(hydra, state, new_item),  # noqa: B023
-                "recompute hydra": lambda: hydra.score_last(history),  # noqa: B023
-                "recompute SASRec": lambda: sasrec.score_last(history),  # noqa: B023
-            }
-            times = {name: time_call(call) for name, call in calls.items()}
-        row = {"n": n} | {name: timing.best for name, timing in times.items()}
-        rows.append(row)
+    longest = max(lengths) + 1
+    hydra, sasrec = build_model("hydra", longest), build_model("softmax", longest)
+    table = streaming_costs(hydra, sasrec, lengths)
+    for _, row in table.iterrows():
         print(
-            f"n={n:<5} " + "  ".join(f"{k}: {v * 1e3:7.3f} ms" for k, v in row.items() if k != "n"),
+            f"n={int(row.n):<5} "
+            + "  ".join(f"{k}: {v * 1e3:7.3f} ms" for k, v in row.items() if k != "n"),
             flush=True,
         )
-    return pd.DataFrame(rows)
+    return table
 
 
 def main() -> None:

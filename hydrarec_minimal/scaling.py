@@ -1,0 +1,169 @@
+"""What the whole model costs as histories grow: training, inference and streaming.
+
+Notebook 01 measured attention alone. A recommender is more than its attention: embeddings,
+feed-forward layers and the scores over all items cost the same per token whatever the
+kernel, so the whole model's cost is ``a·n + b·n²`` for softmax and ``a·n`` for Hydra, and the
+quadratic term only wins past some length. These functions measure that, and the streaming
+update of ``hydrarec_minimal.streaming`` against recomputing from scratch:
+
+    sweep_model_lengths(["softmax", "hydra"], [256, 1024, 4096])   # one row per (kind, n)
+    streaming_costs(hydra_model, sasrec_model, [16, 200, 1600])      # one row per n
+
+Inputs are random item ids (speed does not depend on which items, nor on trained weights).
+Times are the best of a few repeats (``benchmark.time_call``); memory is the peak of tensor
+memory during one call (``benchmark.peak_memory``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from hydrarec_minimal.benchmark import peak_memory, time_call
+from hydrarec_minimal.model import ModelConfig, SequentialRecommender
+from hydrarec_minimal.streaming import start_state, step
+from hydrarec_minimal.train import sequence_loss
+
+#: Catalogue size of the synthetic inputs: ML-100K's, so that scoring costs what it does there.
+NUM_ITEMS = 1682
+
+
+def random_histories(batch: int, n: int, num_items: int = NUM_ITEMS, seed: int = 0) -> Tensor:
+    """Long ``(batch, n)`` item ids drawn uniformly from 1..num_items (no padding), seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(1, num_items + 1, (batch, n), generator=generator)
+
+
+def build_model(
+    attention: str, max_len: int, *, direction: str = "causal", **config
+) -> SequentialRecommender:
+    """A freshly initialised (seed 0) model of the course's size with this kernel."""
+    torch.manual_seed(0)
+    model_config = ModelConfig(
+        num_items=config.pop("num_items", NUM_ITEMS),
+        attention=attention,
+        direction=direction,
+        max_len=max_len,
+        **config,
+    )
+    return SequentialRecommender(model_config)
+
+
+def sweep_model_lengths(
+    attentions: Sequence[str],
+    lengths: Sequence[int],
+    *,
+    batch: int = 8,
+    direction: str = "causal",
+    repeats: int = 3,
+    progress: bool = False,
+    **config,
+) -> pd.DataFrame:
+    """Time and peak memory of one training step and one inference call at each length.
+
+    A training step is the full-softmax cross-entropy at every position of ``batch``
+    histories of ``n`` items, forward and backward (the optimizer's update is left out: it
+    costs the same at every n). Inference is ``score_last``: the scores of every item after
+    the whole history, without gradients.
+
+    Args:
+        attentions: kernel names, e.g. ``["softmax", "hydra"]``.
+        lengths: history lengths n (each model's ``max_len`` is the longest of them).
+        batch: histories per call, the same at every n.
+        direction: "causal" (targets = the next items) or "bidirectional" (inputs and
+            targets both the history: the cost is that of a cloze step that masks nothing).
+        repeats: timed repeats (the best is reported).
+        progress: print a line per measurement.
+        **config: other ``ModelConfig`` fields (dim, layers, heads, num_items, ...).
+
+    Returns:
+        One row per (attention, n): ``kind`` (the attention, as in ``sweep_lengths``), ``n,
+        batch, train_seconds, infer_seconds, train_peak_bytes, infer_peak_bytes``.
+    """
+    rows = []
+    for attention in attentions:
+        model = build_model(attention, max(lengths), direction=direction, **config)
+        num_items = model.config.num_items
+        for n in lengths:
+            items = random_histories(batch, n + 1, num_items)
+            inputs, targets = items[:, :-1], items[:, 1:]
+            if direction != "causal":
+                targets = inputs
+
+            def train_step(inputs=inputs, targets=targets, model=model):
+                model.train()
+                loss = sequence_loss(model, inputs, targets)
+                loss.backward()
+                model.zero_grad(set_to_none=True)
+                return loss.detach()
+
+            def infer(inputs=inputs, model=model):
+                model.eval()
+                with torch.no_grad():
+                    return model.score_last(inputs)
+
+            row = {"kind": attention, "n": n, "batch": batch}
+            for name, call in (("train", train_step), ("infer", infer)):
+                row[f"{name}_seconds"] = time_call(call, repeats=repeats, min_seconds=0.05).best
+                row[f"{name}_peak_bytes"] = peak_memory(call)
+            rows.append(row)
+            if progress:
+                print(
+                    f"{attention:>8} n={n:<5} train {row['train_seconds'] * 1e3:9.1f} ms "
+                    f"{row['train_peak_bytes'] / 2**20:8.1f} MiB   infer "
+                    f"{row['infer_seconds'] * 1e3:8.1f} ms "
+                    f"{row['infer_peak_bytes'] / 2**20:8.1f} MiB",
+                    flush=True,
+                )
+    return pd.DataFrame(rows)
+
+
+def streaming_costs(
+    hydra: SequentialRecommender,
+    sasrec: SequentialRecommender,
+    lengths: Sequence[int],
+    *,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Seconds to refresh one user's scores after a new interaction, three ways.
+
+    For a history of ``n`` items and one new item:
+
+    - ``streaming step (hydra)``: ``streaming.step`` on the saved state, O(d) per layer;
+    - ``recompute hydra``: causal HydraRec's ``score_last`` over all n + 1 items, O(n·d);
+    - ``recompute SASRec``: the same with softmax attention, O(n²·d).
+
+    Args:
+        hydra: a causal Hydra model; ``sasrec``: a causal softmax model. Both need
+            ``max_len > max(lengths)`` and are put in evaluation mode.
+        lengths: history lengths n.
+        seed: of the random history.
+
+    Returns:
+        One row per n: ``n`` and the three times in seconds (best of 5 repeats).
+    """
+    for model in (hydra, sasrec):
+        if model.config.max_len <= max(lengths):
+            raise ValueError(
+                f"max_len={model.config.max_len} must exceed the longest history "
+                f"{max(lengths)}: a recomputed model would truncate it"
+            )
+        model.eval()
+    rows = []
+    for n in lengths:
+        history = random_histories(1, n + 1, hydra.config.num_items, seed)
+        state = start_state(hydra, 1)
+        for t in range(n):
+            state, _ = step(hydra, state, history[:, t])
+        new_item = history[:, n]
+        with torch.no_grad():
+            calls = {
+                "streaming step (hydra)": lambda s=state, i=new_item: step(hydra, s, i),
+                "recompute hydra": lambda h=history: hydra.score_last(h),
+                "recompute SASRec": lambda h=history: sasrec.score_last(h),
+            }
+            rows.append({"n": n} | {name: time_call(call).best for name, call in calls.items()})
+    return pd.DataFrame(rows)
