@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import os
 
+from hydrarec_minimal import __version__
+
 #: The repository's public address (owner/name on GitHub), used by every badge and install cell.
 REPOSITORY = "hydrarec-tutorial/hydrarec-tutorial"
+
+#: The git tag of this release, ``v`` + the package version. On Colab the notebooks install the
+#: package (and fetch the results files) from this tag, so that a notebook always runs with
+#: the code it was written for; tag every release with it (CHANGELOG.md).
+RELEASE_TAG = f"v{__version__}"
 
 
 def _flag(name: str) -> bool:

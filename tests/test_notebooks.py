@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hydrarec_minimal.settings import REPOSITORY
+from hydrarec_minimal.settings import RELEASE_TAG, REPOSITORY
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -149,7 +149,13 @@ def test_notebook_uses_the_python3_kernel_and_installs_only_on_colab(path):
     assert notebook.metadata.kernelspec.display_name == "Python 3"
     first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
     assert 'if "google.colab" in sys.modules:' in first_code.source
-    assert f"git+https://github.com/{REPOSITORY}@main" in first_code.source
+    pinned = (  # the package (or a clone, for the notebooks that read results files)
+        f"git+https://github.com/{REPOSITORY}@{RELEASE_TAG}",
+        f"--branch {RELEASE_TAG} https://github.com/{REPOSITORY}",
+    )
+    assert any(source in first_code.source for source in pinned), (
+        f"{path.name}: on Colab install from the release tag {RELEASE_TAG}, not a branch"
+    )
     installs = [line for line in first_code.source.splitlines() if "pip install" in line]
     assert installs and not any("torch" in line for line in installs), "never reinstall torch"
 
