@@ -1,16 +1,93 @@
-"""The README's numbers are the ones the reproduction wrote."""
+"""The README's numbers are the ones the reproduction wrote, and the notebooks show the same."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 
+import nbformat
+import pytest
+
+from hydrarec_minimal.reproduce import write_comparison
+from hydrarec_minimal.settings import RELEASE_TAG, REPOSITORY
+
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def readme_table(name: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(rf"<!-- results:{name} -->\n(.*?)\n<!-- /results:{name} -->", readme, re.S)
+    assert shown, f"README.md must hold the {name} results between its markers"
+    return shown.group(1).strip()
 
 
 def test_readme_results_table_is_the_reproduced_comparison():
+    produced = (RESULTS / "ml-100k" / "comparison.md").read_text().strip()
+    assert readme_table("ml-100k") == produced
+
+
+@pytest.mark.parametrize("name", ["ml-100k", "ml-100k-cloze-200-epochs"])
+def test_committed_comparison_is_rebuilt_exactly_from_the_committed_run_files(name, tmp_path):
+    """The run files are in the repository, and the table is what they give."""
+    runs = sorted((RESULTS / name / "runs").glob("*.json"))
+    assert runs, f"results/{name}/runs holds no results files"
+    shutil.copytree(RESULTS / name / "runs", tmp_path / "runs")
+    assert write_comparison(tmp_path) == (RESULTS / name / "comparison.md").read_text()
+    for path in runs:
+        run = json.loads(path.read_text())
+        assert not run["quick_mode"], f"{path.name} is a quick-mode run"
+        assert not run["data"].get("is_synthetic"), f"{path.name} is not MovieLens"
+
+
+def notebook_text(name: str) -> str:
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    return "\n".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize(
+    ("notebook", "direction"),
+    [
+        ("05_train_causal_hydrarec.ipynb", "causal"),
+        ("06_train_bidirectional_hydrarec.ipynb", "bidirectional"),
+    ],
+)
+def test_notebook_tables_show_the_readme_rows_of_their_direction(notebook, direction):
+    rows = [line for line in readme_table("ml-100k").splitlines() if line.startswith("| ")]
+    wanted = [
+        row
+        for row in rows
+        if f"({direction})" in row
+        or row.startswith("| Popularity")
+        or row.startswith("| SASRec" if direction == "causal" else "| BERT4Rec")
+    ]
+    assert len(wanted) == 5, wanted  # four kernels and the floor
+    shown = notebook_text(notebook)
+    for row in wanted:
+        assert row in shown, f"{notebook} does not show the README's row {row!r}"
+
+
+def test_readme_names_the_release_tag_and_repository_the_notebooks_install_from():
     readme = (ROOT / "README.md").read_text()
-    shown = re.search(r"<!-- results:ml-100k -->\n(.*?)\n<!-- /results:ml-100k -->", readme, re.S)
-    assert shown, "README.md must hold the ML-100K results between its markers"
-    produced = (ROOT / "results" / "ml-100k" / "comparison.md").read_text().strip()
-    assert shown.group(1).strip() == produced
+    assert f"release tag `{RELEASE_TAG}`" in readme
+    addresses = set(re.findall(r"github(?:\.com)?/([\w.-]+/[\w.-]+?)(?:/|\)|$)", readme))
+    assert addresses == {REPOSITORY}, addresses
+
+
+def test_course_map_has_a_row_per_notebook_with_run_times_and_a_colab_badge():
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        rows = [line for line in readme.splitlines() if f"](notebooks/{path.name})" in line]
+        assert len(rows) == 1, f"the course map needs one row for {path.name}"
+        cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+        full, quick = cells[2], cells[3]
+        assert re.fullmatch(r"(\d+ min )?\d+ s", full) and re.fullmatch(r"\d+ s", quick), cells
+        badge = f"colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{path.name}"
+        assert badge in rows[0]
