@@ -155,9 +155,7 @@ def test_notebook_uses_the_python3_kernel_and_installs_only_on_colab(path):
         f"git clone --quiet --depth 1 --branch {RELEASE_TAG}" in source
         and f"https://github.com/{REPOSITORY} " in source
     )
-    assert pinned, (
-        f"{path.name}: on Colab install from the release tag {RELEASE_TAG}, not a branch"
-    )
+    assert pinned, f"{path.name}: on Colab install from the release tag {RELEASE_TAG}, not a branch"
     installs = [line for line in first_code.source.splitlines() if "pip install" in line]
     assert installs and not any("torch" in line for line in installs), "never reinstall torch"
 

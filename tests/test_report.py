@@ -104,7 +104,7 @@ def test_recommendations_exclude_the_history_and_agree_with_the_evaluation(datas
     assert table.target.sum() == 1 and table.loc[table.target, "item"].item() == target
     # the same rank as the evaluation code computes for this user
     scores = torch.full((1, dataset.num_items + 1), float("-inf"))
-    scores[0, torch.as_tensor(table.item.to_numpy())] = torch.as_tensor(table.score.to_numpy())
+    scores[0, torch.tensor(table.item.tolist())] = torch.tensor(table.score.tolist())
     expected = full_ranking_ranks(
         scores, torch.as_tensor(sorted(history - {target}))[None], torch.tensor([target])
     )

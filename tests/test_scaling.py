@@ -26,7 +26,8 @@ def test_build_model_takes_config_fields_and_is_seeded():
     again = build_model("hydra", 32, dim=16, num_items=50)
     assert first.config.dim == 16 and first.config.num_items == 50
     assert first.config.max_len == 32 and first.config.causal
-    assert all(torch.equal(p, q) for p, q in zip(first.parameters(), again.parameters()))
+    pairs = zip(first.parameters(), again.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
 
 
 def test_sweep_gives_one_row_per_kernel_and_length_with_quadratic_softmax_memory():
