@@ -17,47 +17,33 @@ slower at 200, at least 3x faster at 1,024).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
 from hydrarec_minimal.batches import CausalTrainingSet
 from hydrarec_minimal.benchmark import describe_machine, peak_memory
-from hydrarec_minimal.model import ModelConfig, SequentialRecommender
+from hydrarec_minimal.scaling import build_model, epoch_seconds_side_by_side, random_histories
 from hydrarec_minimal.train import train_one_epoch
 
 RESULTS = Path(__file__).resolve().parent / "results"
-NUM_ITEMS = 1682
 MODELS = {"HydraRec (causal)": "hydra", "SASRec": "softmax"}
 
 
-def long_sequences(users: int, length: int, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(1, NUM_ITEMS + 1, size=length) for _ in range(users)]
-
-
 def measure(max_len: int, users: int, repeats: int, device: torch.device) -> list[dict]:
-    examples = CausalTrainingSet(long_sequences(users, max_len + 1), max_len)
+    histories = list(random_histories(users, max_len + 1).numpy())
+    examples = CausalTrainingSet(histories, max_len)
     loader = DataLoader(examples, batch_size=128, collate_fn=examples.collate)
     setups = {}
     for name, attention in MODELS.items():
-        torch.manual_seed(0)
-        config = ModelConfig(num_items=NUM_ITEMS, attention=attention, max_len=max_len)
-        model = SequentialRecommender(config).to(device)
-        setups[name] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3))
-    times = {name: [] for name in setups}
-    for _ in range(repeats + 1):  # the first round warms up
-        for name, (model, optimizer) in setups.items():
-            start = time.perf_counter()
-            train_one_epoch(model, loader, optimizer, "ce", device, progress=False)
-            times[name].append(time.perf_counter() - start)
+        model = build_model(attention, max_len).to(device)
+        setups[name] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3), loader)
+    best = epoch_seconds_side_by_side(setups, rounds=repeats, device=device)
     batch = next(iter(loader))
     rows = []
-    for name, (model, optimizer) in setups.items():
+    for name, (model, optimizer, _) in setups.items():
         peak = peak_memory(
             lambda m=model, o=optimizer: train_one_epoch(m, [batch], o, "ce", device, False),
             device=device,
@@ -67,7 +53,7 @@ def measure(max_len: int, users: int, repeats: int, device: torch.device) -> lis
                 "model": name,
                 "max_len": max_len,
                 "users": users,
-                "seconds_per_epoch": min(times[name][1:]),
+                "seconds_per_epoch": best[name],
                 "peak_bytes_per_step": peak,
             }
         )

@@ -8,6 +8,7 @@ update of ``hydrarec_minimal.streaming`` against recomputing from scratch:
 
     sweep_model_lengths(["softmax", "hydra"], [256, 1024, 4096])   # one row per (kind, n)
     streaming_costs(hydra_model, sasrec_model, [16, 200, 1600])      # one row per n
+    epoch_seconds_side_by_side({"SASRec": (model, optimizer, batches), ...})
 
 Inputs are random item ids (speed does not depend on which items, nor on trained weights).
 Times are the best of a few repeats (``benchmark.time_call``); memory is the peak of tensor
@@ -16,16 +17,18 @@ memory during one call (``benchmark.peak_memory``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 import torch
 from torch import Tensor
 
+from hydrarec_minimal.batches import TrainBatch
 from hydrarec_minimal.benchmark import peak_memory, time_call
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.streaming import start_state, step
-from hydrarec_minimal.train import sequence_loss
+from hydrarec_minimal.train import sequence_loss, train_one_epoch
 
 #: Catalogue size of the synthetic inputs: ML-100K's, so that scoring costs what it does there.
 NUM_ITEMS = 1682
@@ -167,3 +170,35 @@ def streaming_costs(
             }
             rows.append({"n": n} | {name: time_call(call).best for name, call in calls.items()})
     return pd.DataFrame(rows)
+
+
+def epoch_seconds_side_by_side(
+    setups: Mapping[str, tuple[SequentialRecommender, torch.optim.Optimizer, Iterable[TrainBatch]]],
+    *,
+    rounds: int = 3,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Best seconds per training epoch of each model, the models alternating epoch by epoch.
+
+    Alternating means that a slow moment of the machine hits every model, not just one. One
+    warm-up round comes first and is not counted; then ``rounds`` rounds, each one epoch
+    (``train.train_one_epoch``, full cross-entropy) of every model in turn.
+
+    Args:
+        setups: ``{name: (model, optimizer, batches)}``; the models train as they go.
+        rounds: timed epochs per model (at least 1).
+        device: where the models are.
+
+    Returns:
+        ``{name: fastest timed epoch in seconds}``.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1; got {rounds}")
+    device = torch.device(device)
+    seconds = {name: [] for name in setups}
+    for _ in range(rounds + 1):
+        for name, (model, optimizer, batches) in setups.items():
+            start = time.perf_counter()
+            train_one_epoch(model, batches, optimizer, "ce", device, progress=False)
+            seconds[name].append(time.perf_counter() - start)
+    return {name: min(times[1:]) for name, times in seconds.items()}

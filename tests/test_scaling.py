@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hydrarec_minimal.batches import TrainBatch
 from hydrarec_minimal.scaling import (
     build_model,
+    epoch_seconds_side_by_side,
     random_histories,
     streaming_costs,
     sweep_model_lengths,
@@ -55,3 +57,31 @@ def test_streaming_costs_need_models_longer_than_every_history():
     assert list(table.columns) == [
         "n", "streaming step (hydra)", "recompute hydra", "recompute SASRec"
     ]  # fmt: skip
+
+
+class CountingBatches:
+    """Training batches that count how many epochs iterated over them."""
+
+    def __init__(self, batches, log, name):
+        self.batches, self.log, self.name = batches, log, name
+
+    def __iter__(self):
+        self.log.append(self.name)
+        return iter(self.batches)
+
+
+def test_side_by_side_epochs_alternate_models_after_one_warm_up_round():
+    log = []
+    items = random_histories(4, 9, num_items=20)
+    batch = TrainBatch(items[:, :-1], items[:, 1:], torch.zeros(4, 8, dtype=torch.long),
+                       torch.ones(4, 8, dtype=torch.bool))  # fmt: skip
+    setups = {}
+    for name in ("a", "b"):
+        model = build_model("hydra", 8, dim=8, num_items=20)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        setups[name] = (model, optimizer, CountingBatches([batch], log, name))
+    best = epoch_seconds_side_by_side(setups, rounds=2)
+    assert log == ["a", "b"] * 3  # warm-up + 2 timed rounds, alternating
+    assert set(best) == {"a", "b"} and all(seconds > 0 for seconds in best.values())
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        epoch_seconds_side_by_side(setups, rounds=0)
