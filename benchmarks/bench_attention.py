@@ -16,6 +16,10 @@ Writes ``benchmarks/results/attention_<device>.csv`` and the figure
 ``figures/bench_attention_<device>.png``, and prints the ratios that issue #7 asks for:
 hydra vs softmax (forward+backward, causal) at n = 256 and n = 4,096, hydra's spread of time
 per token across n, and hydra's forward time over the floor.
+
+The script restarts itself once with glibc ``malloc`` told to keep freed memory
+(``benchmark.steady_allocator``): otherwise page faults on freshly returned memory add noise
+of the same size as the differences measured. The machine line it prints says "steady malloc".
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from hydrarec_minimal.benchmark import attention_inputs, describe_machine, sweep_lengths, time_call
+from hydrarec_minimal.benchmark import (
+    attention_inputs,
+    describe_machine,
+    steady_allocator,
+    sweep_lengths,
+    time_call,
+)
 from hydrarec_minimal.plotting import KIND_COLOURS, save_figure
 
 KINDS = ("softmax", "linear", "linrec", "hydra")
@@ -119,6 +129,7 @@ def plot(table: pd.DataFrame, title: str):
 
 
 def main() -> None:
+    steady_allocator()  # measure the kernels, not page faults (see its docstring)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=8192, help="tokens per call (8192)")
     parser.add_argument("--max-n", type=int, default=8192, help="longest sequence (8192)")

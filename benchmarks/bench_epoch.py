@@ -1,17 +1,24 @@
 """Benchmark: seconds per training epoch (and peak memory) of causal HydraRec vs SASRec.
 
-    python benchmarks/bench_epoch.py [--lengths 200 1024] [--users 256] [--repeats 3]
+    python benchmarks/bench_epoch.py [--lengths 200 1024] [--losses ce bce] [--users 256] \\
+        [--repeats 3]
 
 Same model size as the course (d = 64, 2 layers, 2 heads for softmax), same data for both:
 synthetic users whose histories are exactly ``max_len + 1`` items long (MovieLens is too
 short for long windows; only the sequence length matters for the cost), 1,682 items as in
-ML-100K, batches of 128, full softmax cross-entropy. The two models alternate epoch by epoch,
-so that a slow moment of the machine hits both; the best epoch of each is reported. Peak
-memory is that of one training step (``hydrarec_minimal.benchmark.peak_memory``: tensors
-allocated through PyTorch, CPU).
+ML-100K, batches of 128. Two losses: the course's full softmax cross-entropy (every position
+scores all 1,682 items, work that costs the same for both models) and SASRec's binary
+cross-entropy with one sampled negative (almost no output work, so attention's share of the
+epoch is larger). The two models alternate epoch by epoch, so that a slow moment of the
+machine hits both; the best epoch of each is reported. Peak memory is that of one training
+step (``hydrarec_minimal.benchmark.peak_memory``: tensors allocated through PyTorch, CPU).
 
 Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (issue #7: HydraRec no
 slower at 200, at least 3x faster at 1,024).
+
+The script restarts itself once with glibc ``malloc`` told to keep freed memory
+(``benchmark.steady_allocator``): otherwise page faults on freshly returned memory add noise
+of the same size as the differences measured. The machine line it prints says "steady malloc".
 """
 
 from __future__ import annotations
@@ -24,15 +31,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from hydrarec_minimal.batches import CausalTrainingSet
-from hydrarec_minimal.benchmark import describe_machine, peak_memory
+from hydrarec_minimal.benchmark import describe_machine, peak_memory, steady_allocator
 from hydrarec_minimal.scaling import build_model, epoch_seconds_side_by_side, random_histories
-from hydrarec_minimal.train import train_one_epoch
+from hydrarec_minimal.train import LOSSES, train_one_epoch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = {"HydraRec (causal)": "hydra", "SASRec": "softmax"}
 
 
-def measure(max_len: int, users: int, repeats: int, device: torch.device) -> list[dict]:
+def measure(max_len: int, loss: str, users: int, repeats: int, device: torch.device) -> list[dict]:
     histories = list(random_histories(users, max_len + 1).numpy())
     examples = CausalTrainingSet(histories, max_len)
     loader = DataLoader(examples, batch_size=128, collate_fn=examples.collate)
@@ -40,25 +47,27 @@ def measure(max_len: int, users: int, repeats: int, device: torch.device) -> lis
     for name, attention in MODELS.items():
         model = build_model(attention, max_len).to(device)
         setups[name] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3), loader)
-    best = epoch_seconds_side_by_side(setups, rounds=repeats, device=device)
+    best = epoch_seconds_side_by_side(setups, rounds=repeats, device=device, loss=loss)
     batch = next(iter(loader))
     rows = []
     for name, (model, optimizer, _) in setups.items():
         peak = peak_memory(
-            lambda m=model, o=optimizer: train_one_epoch(m, [batch], o, "ce", device, False),
+            lambda m=model, o=optimizer: train_one_epoch(m, [batch], o, loss, device, False),
             device=device,
         )
         rows.append(
             {
                 "model": name,
                 "max_len": max_len,
+                "loss": loss,
                 "users": users,
                 "seconds_per_epoch": best[name],
                 "peak_bytes_per_step": peak,
             }
         )
         print(
-            f"max_len={max_len:<5} {name:<18} {rows[-1]['seconds_per_epoch']:7.2f} s/epoch  "
+            f"max_len={max_len:<5} loss={loss:<4} {name:<18} "
+            f"{rows[-1]['seconds_per_epoch']:7.2f} s/epoch  "
             f"peak {peak / 2**20:8.1f} MiB per step",
             flush=True,
         )
@@ -66,23 +75,30 @@ def measure(max_len: int, users: int, repeats: int, device: torch.device) -> lis
 
 
 def main() -> None:
+    steady_allocator()  # measure the kernels, not page faults (see its docstring)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[200, 1024])
+    parser.add_argument("--losses", nargs="+", choices=LOSSES, default=list(LOSSES))
     parser.add_argument("--users", type=int, default=256, help="sequences per epoch (256)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(describe_machine(device))
-    rows = [row for n in args.lengths for row in measure(n, args.users, args.repeats, device)]
+    rows = [
+        row
+        for loss in args.losses
+        for n in args.lengths
+        for row in measure(n, loss, args.users, args.repeats, device)
+    ]
     table = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
     table.to_csv(RESULTS / f"epoch_{device.type}.csv", index=False)
-    for n, group in table.groupby("max_len"):
+    for (loss, n), group in table.groupby(["loss", "max_len"], sort=False):
         seconds = group.set_index("model").seconds_per_epoch
         memory = group.set_index("model").peak_bytes_per_step
         print(
-            f"max_len={n}: SASRec / HydraRec seconds per epoch = "
+            f"loss={loss}, max_len={n}: SASRec / HydraRec seconds per epoch = "
             f"{seconds['SASRec'] / seconds['HydraRec (causal)']:.2f}x, peak memory per step = "
             f"{memory['SASRec'] / memory['HydraRec (causal)']:.2f}x"
         )

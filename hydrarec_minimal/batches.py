@@ -135,8 +135,12 @@ class ClozeTrainingSet(Dataset):
     Each example is the user's last ``max_len`` training items. In ``collate`` every real item
     is replaced by ``mask_token`` (= num_items + 1) with probability ``mask_prob``, always by the
     mask token (no random or kept replacements); a sequence with no masked item gets one masked
-    at a uniformly chosen slot, so every sequence contributes. ``targets`` hold the hidden items
-    at masked slots and 0 elsewhere. Masks are drawn from a generator seeded with ``seed``.
+    at a uniformly chosen slot, so every sequence contributes. Then, with probability
+    ``last_item_prob``, a sequence instead has only its last item hidden: BERT4Rec's extra
+    "mask the last item" samples, which train exactly the task of the evaluation (predict the
+    item after the history). ``targets`` hold the hidden items at masked slots and 0 elsewhere.
+    Masks are drawn from a generator seeded with ``seed`` (the last-item draw only when
+    ``last_item_prob > 0``, so that 0 gives the masks of plain random masking).
     Users with fewer than 2 training items are left out.
     """
 
@@ -147,14 +151,18 @@ class ClozeTrainingSet(Dataset):
         num_items: int,
         mask_prob: float = 0.2,
         seed: int = 0,
+        last_item_prob: float = 0.0,
     ) -> None:
         if max_len < 1:
             raise ValueError(f"max_len must be >= 1, got {max_len}")
         if not 0.0 < mask_prob <= 1.0:
             raise ValueError(f"mask_prob must be in (0, 1], got {mask_prob}")
+        if not 0.0 <= last_item_prob <= 1.0:
+            raise ValueError(f"last_item_prob must be in [0, 1], got {last_item_prob}")
         self.max_len = max_len
         self.mask_token = num_items + 1
         self.mask_prob = mask_prob
+        self.last_item_prob = last_item_prob
         self.generator = torch.Generator().manual_seed(seed)
         self.users = [u for u, s in enumerate(sequences) if len(s) >= 2]
         self.sequences = sequences
@@ -174,6 +182,11 @@ class ClozeTrainingSet(Dataset):
         for row in (~hidden.any(dim=1)).nonzero().flatten().tolist():
             length = int(mask[row].sum())
             hidden[row, int(torch.randint(length, (1,), generator=self.generator))] = True
+        if self.last_item_prob > 0:
+            only_last = torch.zeros_like(hidden)
+            only_last[torch.arange(len(items)), mask.sum(dim=1) - 1] = True  # pad_right: last real
+            chosen = torch.rand(len(items), generator=self.generator) < self.last_item_prob
+            hidden = torch.where(chosen.unsqueeze(1), only_last, hidden)
         inputs = torch.where(hidden, torch.full_like(items, self.mask_token), items)
         targets = torch.where(hidden, items, torch.zeros_like(items))
         return TrainBatch(inputs, targets, start_positions(mask), mask)

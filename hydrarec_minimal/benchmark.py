@@ -36,6 +36,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,13 +86,47 @@ EXPECTED_SLOPES: dict[str, dict[str, float]] = {
 #: Environment variables that change how CPU threads behave, hence timings: reported when set.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS")
 
+#: glibc ``malloc`` settings that keep freed memory inside the process (see ``steady_allocator``):
+#: blocks up to 256 MiB come from the heap, which is trimmed only above 1 GiB of free memory.
+STEADY_MALLOC = {
+    "MALLOC_MMAP_THRESHOLD_": str(2**28),
+    "MALLOC_TRIM_THRESHOLD_": str(2**30),
+    "MALLOC_TOP_PAD_": str(2**28),
+}
+
+
+def steady_allocator() -> None:
+    """Restart this Python program with ``STEADY_MALLOC`` set, unless it already is (Linux).
+
+    Why: PyTorch gets CPU tensor memory from the C library's ``malloc``. By default glibc
+    returns big freed blocks to the operating system (above a threshold that it adapts as the
+    program runs), so the next call of the same kernel receives fresh pages and pays a page
+    fault for every 4 KiB it touches. For a kernel that reads and writes a few MiB this can
+    double or triple its time, and how often it happens changes from run to run: on this
+    course's 2-core machine the same Hydra forward pass measured anything from 0.6 to 3 ms.
+    The benchmark scripts call this first, so that they measure the kernels, not the page
+    faults; ``describe_machine`` then says "steady malloc". Training and notebooks run with
+    the default allocator.
+
+    How: the settings are only read when a program starts, so the program is started again
+    (``os.execve``) with them in its environment. Elsewhere than Linux nothing happens.
+    """
+    if platform.system() != "Linux" or steady_malloc_is_set():
+        return
+    os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | STEADY_MALLOC)
+
+
+def steady_malloc_is_set() -> bool:
+    """Does this process run with every ``STEADY_MALLOC`` setting?"""
+    return all(os.environ.get(name) == value for name, value in STEADY_MALLOC.items())
+
 
 def describe_machine(device: str | torch.device = "cpu") -> str:
     """One line naming what the measurements ran on: print it next to every number you report.
 
     Example: ``"CPU: x86_64, 2 logical cores, 2 torch threads; torch 2.13.0+cpu; Python
-    3.11.7; Linux"``, followed by any of ``THREAD_VARIABLES`` that are set. On CUDA the GPU's
-    name replaces the CPU details.
+    3.11.7; Linux"``, followed by any of ``THREAD_VARIABLES`` that are set and "steady malloc"
+    under ``steady_allocator``. On CUDA the GPU's name replaces the CPU details.
     """
     device = torch.device(device)
     software = f"torch {torch.__version__}; Python {platform.python_version()}; {platform.system()}"
@@ -101,6 +136,8 @@ def describe_machine(device: str | torch.device = "cpu") -> str:
     threads = torch.get_num_threads()
     line = f"CPU: {platform.machine()}, {cores} logical cores, {threads} torch threads; {software}"
     settings = [f"{name}={os.environ[name]}" for name in THREAD_VARIABLES if name in os.environ]
+    if steady_malloc_is_set():
+        settings.append("steady malloc")
     return "; ".join([line, *settings])
 
 

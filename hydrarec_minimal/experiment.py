@@ -79,6 +79,7 @@ def training_batches(
             dataset.num_items,
             train_config.mask_prob,
             seed=train_config.seed,
+            last_item_prob=train_config.last_item_prob,
         )
     return DataLoader(
         examples,

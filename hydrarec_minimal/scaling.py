@@ -7,7 +7,7 @@ quadratic term only wins past some length. These functions measure that, and the
 update of ``hydrarec_minimal.streaming`` against recomputing from scratch:
 
     sweep_model_lengths(["softmax", "hydra"], [256, 1024, 4096])   # one row per (kind, n)
-    streaming_costs(hydra_model, sasrec_model, [16, 200, 1600])      # one row per n
+    streaming_costs(hydra_model, sasrec_model, [16, 200, 1600], users=64)  # row per n
     epoch_seconds_side_by_side({"SASRec": (model, optimizer, batches), ...})
 
 Inputs are random item ids (speed does not depend on which items, nor on trained weights).
@@ -28,7 +28,7 @@ from hydrarec_minimal.batches import TrainBatch
 from hydrarec_minimal.benchmark import peak_memory, time_call
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.streaming import start_state, step
-from hydrarec_minimal.train import sequence_loss, train_one_epoch
+from hydrarec_minimal.train import LOSSES, sequence_loss, train_one_epoch
 
 #: Catalogue size of the synthetic inputs: ML-100K's, so that scoring costs what it does there.
 NUM_ITEMS = 1682
@@ -129,25 +129,34 @@ def streaming_costs(
     sasrec: SequentialRecommender,
     lengths: Sequence[int],
     *,
+    users: int = 1,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Seconds to refresh one user's scores after a new interaction, three ways.
+    """Seconds per new interaction to refresh users' scores, three ways.
 
-    For a history of ``n`` items and one new item:
+    For ``users`` users, each with a history of ``n`` items and one new item, all handled in
+    one batched call:
 
-    - ``streaming step (hydra)``: ``streaming.step`` on the saved state, O(d) per layer;
+    - ``streaming step (hydra)``: ``streaming.step`` on the saved states, O(d) per layer;
     - ``recompute hydra``: causal HydraRec's ``score_last`` over all n + 1 items, O(n·d);
     - ``recompute SASRec``: the same with softmax attention, O(n²·d).
+
+    ``users=1`` is the latency of serving one user; more users is the throughput of a server
+    that collects new interactions into batches (the fixed cost of each call is shared).
 
     Args:
         hydra: a causal Hydra model; ``sasrec``: a causal softmax model. Both need
             ``max_len > max(lengths)`` and are put in evaluation mode.
         lengths: history lengths n.
-        seed: of the random history.
+        users: users per call (batch size).
+        seed: of the random histories.
 
     Returns:
-        One row per n: ``n`` and the three times in seconds (best of 5 repeats).
+        One row per n: ``n``, ``users`` and the three times (best of 5 calls, divided by
+        ``users``: seconds per new interaction).
     """
+    if users < 1:
+        raise ValueError(f"users must be at least 1, got {users}")
     for model in (hydra, sasrec):
         if model.config.max_len <= max(lengths):
             raise ValueError(
@@ -157,8 +166,8 @@ def streaming_costs(
         model.eval()
     rows = []
     for n in lengths:
-        history = random_histories(1, n + 1, hydra.config.num_items, seed)
-        state = start_state(hydra, 1)
+        history = random_histories(users, n + 1, hydra.config.num_items, seed)
+        state = start_state(hydra, users)
         for t in range(n):
             state, _ = step(hydra, state, history[:, t])
         new_item = history[:, n]
@@ -168,7 +177,8 @@ def streaming_costs(
                 "recompute hydra": lambda h=history: hydra.score_last(h),
                 "recompute SASRec": lambda h=history: sasrec.score_last(h),
             }
-            rows.append({"n": n} | {name: time_call(call).best for name, call in calls.items()})
+            times = {name: time_call(call).best / users for name, call in calls.items()}
+        rows.append({"n": n, "users": users} | times)
     return pd.DataFrame(rows)
 
 
@@ -177,28 +187,33 @@ def epoch_seconds_side_by_side(
     *,
     rounds: int = 3,
     device: str | torch.device = "cpu",
+    loss: str = "ce",
 ) -> dict[str, float]:
     """Best seconds per training epoch of each model, the models alternating epoch by epoch.
 
     Alternating means that a slow moment of the machine hits every model, not just one. One
     warm-up round comes first and is not counted; then ``rounds`` rounds, each one epoch
-    (``train.train_one_epoch``, full cross-entropy) of every model in turn.
+    (``train.train_one_epoch``) of every model in turn.
 
     Args:
         setups: ``{name: (model, optimizer, batches)}``; the models train as they go.
         rounds: timed epochs per model (at least 1).
         device: where the models are.
+        loss: "ce" (full cross-entropy, the course's default: every position scores every
+            item) or "bce" (SASRec's loss: the target against one random item).
 
     Returns:
         ``{name: fastest timed epoch in seconds}``.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1; got {rounds}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
     device = torch.device(device)
     seconds = {name: [] for name in setups}
     for _ in range(rounds + 1):
         for name, (model, optimizer, batches) in setups.items():
             start = time.perf_counter()
-            train_one_epoch(model, batches, optimizer, "ce", device, progress=False)
+            train_one_epoch(model, batches, optimizer, loss, device, progress=False)
             seconds[name].append(time.perf_counter() - start)
     return {name: min(times[1:]) for name, times in seconds.items()}

@@ -96,7 +96,7 @@ def step(
         raise ValueError(
             f"items must have shape (batch,) = {tuple(state.seen.shape)}; got {tuple(items.shape)}"
         )
-    if (items < 1).any() or (items > model.config.num_items).any():
+    if not ((items >= 1) & (items <= model.config.num_items)).all():
         raise ValueError(f"item ids must be in 1..{model.config.num_items}")
     if model.training:
         raise ValueError("call model.eval() first: dropout would make streaming inexact")

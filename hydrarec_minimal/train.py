@@ -54,6 +54,8 @@ class TrainConfig:
         patience: stop after this many epochs without a better validation NDCG@10.
         loss: "ce" (full softmax cross-entropy) or "bce" (one sampled negative per position).
         mask_prob: cloze masking probability (bidirectional models only).
+        last_item_prob: share of cloze sequences trained with only their last item masked
+            (bidirectional models only; BERT4Rec's extra samples, see ``ClozeTrainingSet``).
         seed: seeds Python, NumPy and PyTorch; the same seed gives the same run on CPU.
         device: "auto" (cuda, then mps, then cpu) or a torch device string.
         progress: show progress bars (they stay quiet when output is not a terminal).
@@ -66,6 +68,7 @@ class TrainConfig:
     patience: int = 5
     loss: str = "ce"
     mask_prob: float = 0.2
+    last_item_prob: float = 0.0
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -77,6 +80,8 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and patience must be at least 1")
         if not 0.0 < self.mask_prob < 1.0:
             raise ValueError(f"mask_prob must be in (0, 1); got {self.mask_prob}")
+        if not 0.0 <= self.last_item_prob <= 1.0:
+            raise ValueError(f"last_item_prob must be in [0, 1]; got {self.last_item_prob}")
 
 
 @dataclass

@@ -53,6 +53,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--loss", choices=LOSSES, default="ce", help="ce (default) or bce")
     parser.add_argument("--mask-prob", type=float, default=0.2, help="cloze masking rate (0.2)")
+    parser.add_argument(
+        "--last-item-prob",
+        type=float,
+        default=0.0,
+        help="share of cloze sequences with only the last item masked (0.0)",
+    )
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu) or a device")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -78,6 +84,7 @@ def configs_from_args(
         patience=args.patience,
         loss=args.loss,
         mask_prob=args.mask_prob,
+        last_item_prob=args.last_item_prob,
         seed=seed,
         device=args.device,
         progress=not args.quiet,

@@ -16,6 +16,7 @@ from hydrarec_minimal.attention import (
     get_attention_kernel,
     hydra_attention,
     hydra_attention_reference,
+    running_sum,
 )
 
 KINDS = sorted(ATTENTION_KERNELS)
@@ -163,6 +164,32 @@ def test_chunked_causal_sum_equals_the_masked_quadratic_sum(chunk):
     v = torch.randn(2, 11, 3, dtype=torch.float64)
     expected = (q @ k.transpose(-1, -2)).tril() @ v
     torch.testing.assert_close(causal_kernel_sum(q, k, v, chunk=chunk), expected)
+
+
+@pytest.mark.parametrize("block", [1, 3, 8, 64])
+@pytest.mark.parametrize("shape", [(1, 1, 4), (2, 7, 3), (2, 3, 16, 5), (1, 100, 2)])
+def test_blocked_running_sum_equals_cumsum_forwards_and_backwards(shape, block):
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(29))
+    torch.testing.assert_close(running_sum(x, block=block), x.cumsum(dim=-2))
+    suffix = x.flip(-2).cumsum(dim=-2).flip(-2)  # Σ_{s≥t} x_s, the obvious way
+    torch.testing.assert_close(running_sum(x, reverse=True, block=block), suffix)
+
+
+def test_blocked_running_sum_is_exactly_causal():
+    """Later tokens change no earlier sum, not even in the last bit (and the reverse)."""
+    x = torch.randn(2, 37, 5, generator=torch.Generator().manual_seed(31))
+    later_changed, earlier_changed = x.clone(), x.clone()
+    later_changed[:, 20:] *= 1e6
+    earlier_changed[:, :17] *= 1e6
+    assert torch.equal(running_sum(x)[:, :20], running_sum(later_changed)[:, :20])
+    forward_sums = running_sum(x, reverse=True)[:, 17:]
+    assert torch.equal(forward_sums, running_sum(earlier_changed, reverse=True)[:, 17:])
+
+
+def test_blocked_running_sum_by_hand():
+    x = torch.tensor([[1.0], [2.0], [3.0], [4.0], [5.0]])  # (n = 5, d = 1): 2 blocks of 3
+    assert running_sum(x, block=3).flatten().tolist() == [1, 3, 6, 10, 15]
+    assert running_sum(x, reverse=True, block=3).flatten().tolist() == [15, 14, 12, 9, 5]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,15 +4,18 @@ powers, sweeps with the documented shape. No test asserts on a time (machines di
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from hydrarec_minimal import benchmark
 from hydrarec_minimal.attention import hydra_attention, hydra_attention_reference
 from hydrarec_minimal.benchmark import (
     EXPECTED_SLOPES,
+    STEADY_MALLOC,
     Timing,
     attention_inputs,
     check_close,
@@ -22,6 +25,7 @@ from hydrarec_minimal.benchmark import (
     loglog_slope,
     max_abs_difference,
     peak_memory,
+    steady_allocator,
     sweep_lengths,
     time_call,
 )
@@ -282,3 +286,29 @@ def test_describe_machine_names_the_cpu_threads_and_torch(monkeypatch):
     assert "OMP_WAIT_POLICY" not in line
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # settings that change timings are named
     assert "; OMP_WAIT_POLICY=PASSIVE" in describe_machine()
+
+
+def test_steady_allocator_restarts_the_program_once_with_the_malloc_settings(monkeypatch):
+    restarts = []
+    monkeypatch.setattr(benchmark.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(benchmark.os, "execve", lambda *args: restarts.append(args))
+    for name in STEADY_MALLOC:
+        monkeypatch.delenv(name, raising=False)
+    assert "steady malloc" not in describe_machine()
+    steady_allocator()
+    ((program, argv, environment),) = restarts
+    assert program == sys.executable and argv[1:] == sys.argv
+    assert all(environment[name] == value for name, value in STEADY_MALLOC.items())
+    for name, value in STEADY_MALLOC.items():  # as in the restarted program
+        monkeypatch.setenv(name, value)
+    steady_allocator()
+    assert len(restarts) == 1, "a program that already has the settings is not restarted"
+    assert describe_machine().endswith("; steady malloc")
+
+
+def test_steady_allocator_does_nothing_off_linux(monkeypatch):
+    monkeypatch.setattr(benchmark.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(benchmark.os, "execve", lambda *args: pytest.fail("restarted"))
+    for name in STEADY_MALLOC:
+        monkeypatch.delenv(name, raising=False)
+    steady_allocator()

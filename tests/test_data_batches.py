@@ -94,6 +94,36 @@ def test_cloze_is_seeded() -> None:
     assert torch.equal(masks(3), masks(3))
 
 
+def test_cloze_last_item_samples() -> None:
+    """A share ``last_item_prob`` of sequences has exactly its last real item masked."""
+    num_items = 50
+    rng = np.random.default_rng(0)
+    sequences = [rng.integers(1, num_items + 1, size=rng.integers(5, 40)) for _ in range(1000)]
+    data = ClozeTrainingSet(sequences, 30, num_items, mask_prob=0.2, seed=1, last_item_prob=0.3)
+    batch = data.collate([data[i] for i in range(len(data))])
+    hidden = batch.inputs == num_items + 1
+    last = batch.mask.sum(dim=1) - 1
+    only_last = (hidden.sum(dim=1) == 1) & hidden[torch.arange(len(last)), last]
+    assert abs(only_last.float().mean().item() - 0.3) < 0.05
+    original = pad_right([s[-30:] for s in sequences])
+    assert torch.equal(batch.targets[hidden], original[hidden])
+    assert torch.equal(hidden, batch.targets != 0)
+    everything = ClozeTrainingSet(sequences, 30, num_items, last_item_prob=1.0)
+    batch = everything.collate([everything[i] for i in range(len(everything))])
+    assert torch.equal(batch.targets.nonzero()[:, 1], last)
+
+
+def test_cloze_without_last_item_samples_keeps_the_random_masks() -> None:
+    """``last_item_prob=0`` draws nothing extra: the same masks as before the option."""
+
+    def inputs(**options) -> torch.Tensor:
+        data = ClozeTrainingSet(SEQUENCES, max_len=8, num_items=9, seed=5, **options)
+        return data.collate([data[i] for i in range(len(data))]).inputs
+
+    assert torch.equal(inputs(), inputs(last_item_prob=0.0))
+    assert not torch.equal(inputs(), inputs(last_item_prob=1.0))
+
+
 def test_evaluation_histories_targets_and_exclusions() -> None:
     split = leave_one_out(SEQUENCES)  # users 0 and 3 are evaluated
     valid = EvaluationSet(split, "valid", max_len=4)
@@ -137,5 +167,7 @@ def test_bad_arguments() -> None:
         CausalTrainingSet(SEQUENCES, max_len=0)
     with pytest.raises(ValueError):
         ClozeTrainingSet(SEQUENCES, max_len=5, num_items=9, mask_prob=0.0)
+    with pytest.raises(ValueError):
+        ClozeTrainingSet(SEQUENCES, max_len=5, num_items=9, last_item_prob=1.5)
     with pytest.raises(ValueError):
         EvaluationSet(leave_one_out(SEQUENCES), "train", max_len=5)  # type: ignore[arg-type]

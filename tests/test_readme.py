@@ -24,12 +24,23 @@ def readme_table(name: str) -> str:
     return shown.group(1).strip()
 
 
-def test_readme_results_table_is_the_reproduced_comparison():
-    produced = (RESULTS / "ml-100k" / "comparison.md").read_text().strip()
-    assert readme_table("ml-100k") == produced
+#: Every committed comparison (a folder of ``results`` with a ``comparison.md``).
+COMPARISONS = sorted(p.parent.name for p in RESULTS.glob("*/comparison.md"))
 
 
-@pytest.mark.parametrize("name", ["ml-100k", "ml-100k-cloze-200-epochs"])
+@pytest.mark.parametrize("name", ["ml-100k", "ml-100k-last-item-samples"])
+def test_readme_results_table_is_the_reproduced_comparison(name):
+    produced = (RESULTS / name / "comparison.md").read_text().strip()
+    assert readme_table(name) == produced
+
+
+def test_the_committed_comparisons_are_the_known_experiments():
+    assert COMPARISONS == [
+        "ml-100k", "ml-100k-cloze-200-epochs", "ml-100k-last-item-samples"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", COMPARISONS)
 def test_committed_comparison_is_rebuilt_exactly_from_the_committed_run_files(name, tmp_path):
     """The run files are in the repository, and the table is what they give."""
     runs = sorted((RESULTS / name / "runs").glob("*.json"))

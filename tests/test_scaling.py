@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hydrarec_minimal import scaling
 from hydrarec_minimal.batches import TrainBatch
 from hydrarec_minimal.scaling import (
     build_model,
@@ -52,10 +53,12 @@ def test_streaming_costs_need_models_longer_than_every_history():
     hydra, sasrec = build_model("hydra", 16, dim=8), build_model("softmax", 16, dim=8)
     with pytest.raises(ValueError, match="must exceed the longest history 16"):
         streaming_costs(hydra, sasrec, [4, 16])
-    table = streaming_costs(hydra, sasrec, [4, 8])
-    assert table.n.tolist() == [4, 8]
+    with pytest.raises(ValueError, match="users must be at least 1"):
+        streaming_costs(hydra, sasrec, [4], users=0)
+    table = streaming_costs(hydra, sasrec, [4, 8], users=3)
+    assert table.n.tolist() == [4, 8] and table.users.tolist() == [3, 3]
     assert list(table.columns) == [
-        "n", "streaming step (hydra)", "recompute hydra", "recompute SASRec"
+        "n", "users", "streaming step (hydra)", "recompute hydra", "recompute SASRec"
     ]  # fmt: skip
 
 
@@ -85,3 +88,19 @@ def test_side_by_side_epochs_alternate_models_after_one_warm_up_round():
     assert set(best) == {"a", "b"} and all(seconds > 0 for seconds in best.values())
     with pytest.raises(ValueError, match="rounds must be at least 1"):
         epoch_seconds_side_by_side(setups, rounds=0)
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        epoch_seconds_side_by_side(setups, loss="mse")
+
+
+def test_side_by_side_epochs_train_with_the_loss_asked_for(monkeypatch):
+    used = []
+    monkeypatch.setattr(
+        scaling,
+        "train_one_epoch",
+        lambda model, batches, optimizer, loss, *a, **k: used.append(loss),
+    )
+    model = build_model("hydra", 8, dim=8, num_items=20)
+    setups = {"m": (model, torch.optim.SGD(model.parameters(), lr=0.1), [])}
+    epoch_seconds_side_by_side(setups, rounds=1, loss="bce")
+    epoch_seconds_side_by_side(setups, rounds=1)
+    assert used == ["bce", "bce", "ce", "ce"]  # warm-up and timed round each; "ce" by default
