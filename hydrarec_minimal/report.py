@@ -157,16 +157,15 @@ def recommend(
         ``score`` and ``target`` (True for the held-out item), and the held-out item's
         0-based rank among all candidates (ties counted against it).
     """
-    if user not in set(dataset.split.eval_users.tolist()):
-        raise ValueError(f"user {user} is not evaluated (fewer than 3 interactions)")
-    model.eval()
     config = model.config
     examples = EvaluationSet(
         dataset.split, stage, config.max_len, None if config.causal else config.mask_token
     )
-    batch = examples.collate(
-        [(user, dataset.split.history(user, stage), dataset.split.target(user, stage))]
-    )
+    position = np.flatnonzero(np.asarray(examples.users) == user)
+    if position.size == 0:
+        raise ValueError(f"user {user} is not evaluated (fewer than 3 interactions)")
+    model.eval()
+    batch = examples.collate([examples[int(position[0])]])
     scores = model.score_last(batch.inputs.to(next(model.parameters()).device)).float().cpu()
     scores = exclude_history(scores, batch.exclude, batch.targets)  # (1, num_items + 1)
     target = batch.targets

@@ -152,8 +152,8 @@ def streaming_costs(
         seed: of the random histories.
 
     Returns:
-        One row per n: ``n``, ``users`` and the three times (best of 5 calls, divided by
-        ``users``: seconds per new interaction).
+        One row per n: ``n``, ``users`` and the three times (the best of
+        ``benchmark.time_call``'s repeats, divided by ``users``: seconds per new interaction).
     """
     if users < 1:
         raise ValueError(f"users must be at least 1, got {users}")
