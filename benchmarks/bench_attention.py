@@ -13,9 +13,11 @@ and its output once (four ``clone``s of (batch, n, d) tensors). No attention ker
 it: every kernel reads its inputs and writes its output at least once.
 
 Writes ``benchmarks/results/attention_<device>.csv`` and the figure
-``figures/bench_attention_<device>.png``, and prints the ratios that issue #7 asks for:
-hydra vs softmax (forward+backward, causal) at n = 256 and n = 4,096, hydra's spread of time
-per token across n, and hydra's forward time over the floor.
+``figures/bench_attention_<device>.png`` (``attention_<device>_<tokens>tokens.csv`` and
+``bench_attention_<device>_<tokens>tokens.png`` for another ``--tokens``: a GPU needs far more
+work per call than a CPU before launch overheads stop dominating), and prints the ratios
+that issue #7 asks for: hydra vs softmax (forward+backward, causal) at n = 256 and n = 4,096,
+hydra's spread of time per token across n, and hydra's forward time over the floor.
 
 The script restarts itself once with glibc ``malloc`` told to keep freed memory
 (``benchmark.steady_allocator``): otherwise page faults on freshly returned memory add noise
@@ -42,6 +44,7 @@ from hydrarec_minimal.plotting import KIND_COLOURS, save_figure
 
 KINDS = ("softmax", "linear", "linrec", "hydra")
 RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_TOKENS = 8192
 
 
 def floor_seconds(n: int, tokens: int, d: int, device: str) -> float:
@@ -131,7 +134,9 @@ def plot(table: pd.DataFrame, title: str):
 def main() -> None:
     steady_allocator()  # measure the kernels, not page faults (see its docstring)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tokens", type=int, default=8192, help="tokens per call (8192)")
+    parser.add_argument(
+        "--tokens", type=int, default=DEFAULT_TOKENS, help=f"tokens per call ({DEFAULT_TOKENS})"
+    )
     parser.add_argument("--max-n", type=int, default=8192, help="longest sequence (8192)")
     parser.add_argument("--d", type=int, default=64, help="model width (64)")
     parser.add_argument("--device", default="cpu")
@@ -141,10 +146,12 @@ def main() -> None:
     print(machine)
     table = run_sweeps(lengths, args.tokens, args.d, args.device)
     RESULTS.mkdir(exist_ok=True)
-    device_name = torch.device(args.device).type
-    table.to_csv(RESULTS / f"attention_{device_name}.csv", index=False)
+    name = torch.device(args.device).type
+    if args.tokens != DEFAULT_TOKENS:
+        name += f"_{args.tokens}tokens"
+    table.to_csv(RESULTS / f"attention_{name}.csv", index=False)
     title = f"Attention kernels, d = {args.d}, {args.tokens} tokens per call; {machine}"
-    save_figure(plot(table, title), f"bench_attention_{device_name}.png")
+    save_figure(plot(table, title), f"bench_attention_{name}.png")
     for line in report(table):
         print(line)
 

@@ -1,6 +1,7 @@
 """Benchmark: the cost of refreshing one user's recommendations after a new interaction.
 
     python benchmarks/bench_streaming.py [--lengths 16 32 64 128 200 400 800 1600] [--users 1 64]
+                                         [--device cpu]
 
 For a history of n items and one new item, three ways to get the new scores (d = 64, 2 layers,
 1,682 items as in ML-100K, untrained weights: speed does not depend on them):
@@ -26,6 +27,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from hydrarec_minimal.benchmark import describe_machine, steady_allocator
 from hydrarec_minimal.scaling import build_model, streaming_costs
@@ -33,9 +35,10 @@ from hydrarec_minimal.scaling import build_model, streaming_costs
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure(lengths: list[int], users: int) -> pd.DataFrame:
+def measure(lengths: list[int], users: int, device: torch.device) -> pd.DataFrame:
     longest = max(lengths) + 1
-    hydra, sasrec = build_model("hydra", longest), build_model("softmax", longest)
+    hydra = build_model("hydra", longest).to(device)
+    sasrec = build_model("softmax", longest).to(device)
     table = streaming_costs(hydra, sasrec, lengths, users=users)
     for _, row in table.iterrows():
         times = row.drop(["n", "users"])
@@ -54,11 +57,15 @@ def main() -> None:
         "--lengths", type=int, nargs="+", default=[16, 32, 64, 128, 200, 400, 800, 1600]
     )
     parser.add_argument("--users", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    print(describe_machine("cpu"))
-    table = pd.concat([measure(args.lengths, users) for users in args.users], ignore_index=True)
+    device = torch.device(args.device)
+    print(describe_machine(device))
+    table = pd.concat(
+        [measure(args.lengths, users, device) for users in args.users], ignore_index=True
+    )
     RESULTS.mkdir(exist_ok=True)
-    table.to_csv(RESULTS / "streaming_cpu.csv", index=False)
+    table.to_csv(RESULTS / f"streaming_{device.type}.csv", index=False)
     for users, rows in table.groupby("users"):
         print(f"\n{users} user(s) per call, per new interaction:")
         for _, row in rows.iterrows():

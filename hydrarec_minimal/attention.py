@@ -201,9 +201,15 @@ class HydraAttentionFunction(torch.autograd.Function):
     Padding tokens get zero gradients (their inputs cannot change any output). Saved for the
     backward pass: q̂, k̂, v, c and the two norms, all O(n·d). ``gradcheck`` in the tests checks
     the derivation against finite differences; first derivatives only.
+
+    Under CUDA mixed precision (``torch.autocast``, as ``train`` uses on a GPU) the inputs are
+    cast to float32 and the output is float32: a running sum over hundreds of tokens kept in
+    bfloat16 (8 significant bits) would lose the early tokens in rounding. The cost is O(n·d),
+    small next to the linear layers around it, which stay in bfloat16.
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, causal: bool, mask: Tensor | None):
         q_norm = q.norm(dim=-1, keepdim=True)  # (..., n, 1)
         k_norm = k.norm(dim=-1, keepdim=True)
@@ -218,6 +224,7 @@ class HydraAttentionFunction(torch.autograd.Function):
         return zero_padding(q_hat * context, mask)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor):
         q_hat, k_hat, v, context, q_norm, k_norm, mask = ctx.saved_tensors

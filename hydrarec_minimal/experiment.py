@@ -184,9 +184,10 @@ def run_experiment(
 
 
 def describe_device(device: torch.device) -> str:
-    """E.g. ``"cpu (2 threads, x86_64), torch 2.13.0"`` or the CUDA device name."""
+    """E.g. ``"cpu (2 threads, x86_64), torch 2.13.0"`` or ``"cuda (NVIDIA H100 80GB HBM3,
+    bfloat16 mixed precision), torch 2.11.0"``."""
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
+        name = f"cuda ({torch.cuda.get_device_name(device)}, bfloat16 mixed precision)"
     else:
         name = f"{device.type} ({torch.get_num_threads()} threads, {platform.machine()})"
     return f"{name}, torch {torch.__version__}"

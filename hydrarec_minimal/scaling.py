@@ -146,7 +146,8 @@ def streaming_costs(
 
     Args:
         hydra: a causal Hydra model; ``sasrec``: a causal softmax model. Both need
-            ``max_len > max(lengths)`` and are put in evaluation mode.
+            ``max_len > max(lengths)``, are put in evaluation mode and run on the device
+            their parameters are on (the histories are made there).
         lengths: history lengths n.
         users: users per call (batch size).
         seed: of the random histories.
@@ -164,9 +165,10 @@ def streaming_costs(
                 f"{max(lengths)}: a recomputed model would truncate it"
             )
         model.eval()
+    device = next(hydra.parameters()).device
     rows = []
     for n in lengths:
-        history = random_histories(users, n + 1, hydra.config.num_items, seed)
+        history = random_histories(users, n + 1, hydra.config.num_items, seed).to(device)
         state = start_state(hydra, users)
         for t in range(n):
             state, _ = step(hydra, state, history[:, t])
@@ -177,7 +179,9 @@ def streaming_costs(
                 "recompute hydra": lambda h=history: hydra.score_last(h),
                 "recompute SASRec": lambda h=history: sasrec.score_last(h),
             }
-            times = {name: time_call(call).best / users for name, call in calls.items()}
+            times = {
+                name: time_call(call, device=device).best / users for name, call in calls.items()
+            }
         rows.append({"n": n, "users": users} | times)
     return pd.DataFrame(rows)
 

@@ -296,6 +296,21 @@ def test_dtype_and_device_are_preserved(kind, dtype):
         assert out.dtype == dtype and out.device == q.device and out.shape == q.shape
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("causal", [True, False])
+def test_hydra_runs_in_float32_under_cuda_mixed_precision(causal):
+    # Inside autocast the layers around it hand Hydra bfloat16; it must compute in float32.
+    q, k, v = (x.to("cuda", torch.bfloat16).requires_grad_() for x in random_qkv(2, 300, 8))
+    mask = padding_mask((2,), 300, "left").cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = hydra_attention(q, k, v, causal=causal, mask=mask)
+    assert out.dtype == torch.float32
+    expected = hydra_attention(q.float(), k.float(), v.float(), causal=causal, mask=mask)
+    assert torch.equal(out, expected)
+    out.sum().backward()
+    assert q.grad.dtype == torch.bfloat16 and torch.isfinite(q.grad).all()
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_bad_shapes_raise_value_errors_that_name_the_shapes(kind):
     kernel = ATTENTION_KERNELS[kind]

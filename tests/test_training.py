@@ -101,10 +101,22 @@ def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
     assert torch.equal(loaded.score_last(batch.inputs), model.score_last(batch.inputs))
 
 
-def test_trained_hydrarec_beats_popularity_on_synthetic_data():
+CUDA_IF_PRESENT = [
+    "cpu",
+    pytest.param(
+        "cuda",  # bfloat16 mixed precision: the GPU path learns too
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    ),
+]
+
+
+@pytest.mark.parametrize("device", CUDA_IF_PRESENT)
+def test_trained_hydrarec_beats_popularity_on_synthetic_data(device):
     dataset = synthetic_dataset(300)
     config = ModelConfig(num_items=dataset.num_items, attention="hydra", max_len=50, dim=32)
-    results = run_experiment(dataset, config, TrainConfig(epochs=15, lr=3e-3, progress=False))
+    train_config = TrainConfig(epochs=15, lr=3e-3, progress=False, device=device)
+    results = run_experiment(dataset, config, train_config)
+    assert results["device"].startswith(device)
     model_ndcg = results["metrics"]["test"]["NDCG@10"]
     floor_ndcg = results["popularity_baseline"]["test"]["NDCG@10"]
     assert model_ndcg > 1.5 * floor_ndcg, (model_ndcg, floor_ndcg)
