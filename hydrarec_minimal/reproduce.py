@@ -16,6 +16,7 @@ again (delete it to redo it), and the table is rebuilt from whatever files are t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,8 +24,9 @@ import pandas as pd
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
 from hydrarec_minimal.experiment import run_experiment
-from hydrarec_minimal.model import DIRECTIONS
+from hydrarec_minimal.model import DIRECTIONS, ModelConfig
 from hydrarec_minimal.settings import quick_mode
+from hydrarec_minimal.train import TrainConfig
 from hydrarec_minimal.train_cli import add_model_arguments, configs_from_args, load_for_training
 
 #: What the literature calls some of the combinations.
@@ -35,6 +37,9 @@ MODEL_NAMES = {
     ("hydra", "bidirectional"): "HydraRec (bidirectional)",
 }
 TABLE_METRICS = ("HR@10", "NDCG@10", "MRR@10")
+#: Config fields that are not settings of a comparison: what it varies, and what leaves the
+#: numbers unchanged (or is stated elsewhere: the device).
+NOT_SETTINGS = frozenset({"num_items", "attention", "direction", "seed", "device", "progress"})
 
 
 def model_name(attention: str, direction: str) -> str:
@@ -85,6 +90,44 @@ def comparison_table(runs: list[dict]) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([popularity])], ignore_index=True)
 
 
+def default_settings() -> dict[str, object]:
+    """The model and training settings of ``train`` and ``reproduce`` given no options.
+
+    The command line's defaults where it has the option (its ``--patience`` is 10, not
+    ``TrainConfig``'s 5), the config classes' defaults otherwise (``weight_decay``).
+    """
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    command_line = vars(parser.parse_args([]))
+    fields = [*dataclasses.fields(ModelConfig), *dataclasses.fields(TrainConfig)]
+    return {
+        field.name: command_line.get(field.name, field.default)
+        for field in fields
+        if field.default is not dataclasses.MISSING and field.name not in NOT_SETTINGS
+    }
+
+
+def changed_settings(runs: list[dict]) -> list[str]:
+    """The settings of ``runs`` that differ from ``default_settings()``.
+
+    E.g. ``["last_item_prob = 0.5"]``, or ``["epochs = 200", "patience = 20"]``; runs that
+    disagree show every value (``"lr = 0.001 / 0.002"``). Settings a results file does not
+    record are skipped.
+    """
+    changed = []
+    for name, default in default_settings().items():
+        recorded = [
+            run["config"][part][name]
+            for run in runs
+            for part in ("model", "train")
+            if name in run["config"].get(part, {})
+        ]
+        if any(value != default for value in recorded):
+            values = sorted(set(recorded), key=str)
+            changed.append(f"{name} = " + " / ".join(str(value) for value in values))
+    return changed
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     """The comparison as a Markdown table with ``mean ± std`` cells."""
 
@@ -112,10 +155,13 @@ def write_comparison(output_dir: str | Path) -> str:
         raise ValueError(f"no results files in {output_dir / 'runs'}")
     table = comparison_table(runs)
     first = runs[0]
+    changed = changed_settings(runs)
+    settings = "the defaults of `train`" + (f", except {', '.join(changed)}" if changed else "")
     text = (
         f"Protocol: {first['protocol']}\n\n"
         f"Test split, mean ± std over seeds; seconds per training epoch on {first['device']}; "
-        f"epochs = epochs run before early stopping on validation NDCG@10.\n\n"
+        f"epochs = epochs run before early stopping on validation NDCG@10. "
+        f"Settings: {settings}.\n\n"
         f"{markdown_table(table)}\n"
     )
     (output_dir / "comparison.md").write_text(text)

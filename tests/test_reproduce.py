@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from hydrarec_minimal.reproduce import comparison_table, markdown_table, write_comparison
+from hydrarec_minimal.reproduce import (
+    changed_settings,
+    comparison_table,
+    default_settings,
+    markdown_table,
+    write_comparison,
+)
 
 
 def fake_run(attention: str, direction: str, ndcg: float, seconds: float) -> dict:
@@ -51,7 +57,29 @@ def test_write_comparison_reads_run_files_and_states_the_protocol(tmp_path):
         (tmp_path / "runs" / f"run{index}.json").write_text(json.dumps(run))
     text = write_comparison(tmp_path)
     assert text.startswith("Protocol: a protocol")
+    assert "Settings: the defaults of `train`.\n" in text  # the fake runs record no settings
     assert (tmp_path / "comparison.md").read_text() == text
     assert (tmp_path / "comparison.csv").exists()
     with pytest.raises(ValueError, match="no results files"):
         write_comparison(tmp_path / "empty")
+
+
+def with_settings(run: dict, **train: object) -> dict:
+    return run | {"config": run["config"] | {"train": default_settings() | train}}
+
+
+def test_the_settings_that_differ_from_the_defaults_are_named():
+    defaults = [with_settings(run) for run in RUNS]
+    assert changed_settings(defaults) == []
+    changed = [with_settings(run, last_item_prob=0.5, patience=20) for run in RUNS]
+    assert changed_settings(changed) == ["patience = 20", "last_item_prob = 0.5"]
+    mixed = [with_settings(RUNS[0], lr=0.002), with_settings(RUNS[1])]
+    assert changed_settings(mixed) == ["lr = 0.001 / 0.002"]
+
+
+def test_write_comparison_states_the_settings_that_differ(tmp_path):
+    (tmp_path / "runs").mkdir()
+    for index, run in enumerate(RUNS):
+        path = tmp_path / "runs" / f"run{index}.json"
+        path.write_text(json.dumps(with_settings(run, epochs=200)))
+    assert "Settings: the defaults of `train`, except epochs = 200.\n" in write_comparison(tmp_path)
