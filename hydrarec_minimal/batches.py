@@ -5,9 +5,9 @@ most ``max_len``):
 
 - **Right padding.** Real items fill slots 0..length-1, padding (id 0) fills the rest. With a
   maximum length L, a longer history keeps its *last* L items (its most recent ones).
-- **Positions anchored at the start.** ``positions[b, t] = t`` for real items, counted from the
-  first item kept, and 0 on padding (masked anyway). Appending an item to a history shorter
-  than L therefore never changes the slot or position of an earlier item, which is what a
+- **Slots anchored at the start.** Appending an item to a history shorter than L never
+  changes the slot of an earlier item, so neither does the position the model gives it
+  (``model.positions_from_mask`` counts real tokens from the first one), which is what a
   causal model with a running state needs. (A history longer than L slides: its oldest item
   drops out and the positions restart at its new first item.)
 - ``mask``: True on real items, False on padding (the convention of ``hydra_attention``).
@@ -17,7 +17,7 @@ Usage::
     train = CausalTrainingSet(dataset.split.train, max_len=50)
     loader = DataLoader(train, batch_size=128, shuffle=True, collate_fn=train.collate)
     for batch in loader:                 # TrainBatch
-        logits = model(batch.inputs, batch.positions, batch.mask)     # (B, T, vocab)
+        logits = model(batch.inputs)     # (B, T, num_items + 1); padding (id 0) is the mask
         loss = F.cross_entropy(logits.transpose(1, 2), batch.targets, ignore_index=0)
 
 Keep ``num_workers=0`` for ``ClozeTrainingSet`` (its masks come from its own seeded generator,
@@ -52,12 +52,11 @@ class TrainBatch(_TensorFields):
 
     ``inputs``: int64 item ids (0 = padding; cloze: ``mask_token`` where masked).
     ``targets``: int64 item to predict at each slot, 0 where there is nothing to predict (use
-    ``ignore_index=0``). ``positions``: int64 position ids. ``mask``: bool, True = real item.
+    ``ignore_index=0``). ``mask``: bool, True = real item.
     """
 
     inputs: torch.Tensor
     targets: torch.Tensor
-    positions: torch.Tensor
     mask: torch.Tensor
 
 
@@ -65,7 +64,7 @@ class TrainBatch(_TensorFields):
 class EvalBatch(_TensorFields):
     """An evaluation batch: rank every item for each user, read the model at ``lengths - 1``.
 
-    ``users``: (B,) user indices. ``inputs``, ``positions``, ``mask``: (B, T) as in
+    ``users``: (B,) user indices. ``inputs``, ``mask``: (B, T) as in
     ``TrainBatch`` (cloze: the last real slot is the mask token). ``lengths``: (B,) real slots.
     ``targets``: (B,) the held-out item. ``exclude``: (B, H) int64 ids of every item in the
     user's full input history (not only the last L), 0-padded, never the target: set their
@@ -74,7 +73,6 @@ class EvalBatch(_TensorFields):
 
     users: torch.Tensor
     inputs: torch.Tensor
-    positions: torch.Tensor
     mask: torch.Tensor
     lengths: torch.Tensor
     targets: torch.Tensor
@@ -91,12 +89,6 @@ def pad_right(sequences: Sequence[np.ndarray], width: int | None = None) -> torc
     for row, sequence in enumerate(sequences):
         out[row, : len(sequence)] = torch.as_tensor(np.asarray(sequence, dtype=np.int64))
     return out
-
-
-def start_positions(mask: torch.Tensor) -> torch.Tensor:
-    """(B, T) position ids counted from the first slot: t on real items, 0 on padding."""
-    slots = torch.arange(mask.shape[-1], dtype=torch.int64).expand(mask.shape)
-    return torch.where(mask, slots, torch.zeros_like(slots))
 
 
 class CausalTrainingSet(Dataset):
@@ -122,11 +114,11 @@ class CausalTrainingSet(Dataset):
         return self.sequences[self.users[index]][-(self.max_len + 1) :]
 
     def collate(self, examples: Sequence[np.ndarray]) -> TrainBatch:
-        """(B, T) inputs, targets (inputs shifted by one), positions and mask."""
+        """(B, T) inputs, targets (inputs shifted by one) and mask."""
         inputs = pad_right([e[:-1] for e in examples])
         targets = pad_right([e[1:] for e in examples])
         mask = inputs != PAD
-        return TrainBatch(inputs, targets, start_positions(mask), mask)
+        return TrainBatch(inputs, targets, mask)
 
 
 class ClozeTrainingSet(Dataset):
@@ -189,7 +181,7 @@ class ClozeTrainingSet(Dataset):
             hidden = torch.where(chosen.unsqueeze(1), only_last, hidden)
         inputs = torch.where(hidden, torch.full_like(items, self.mask_token), items)
         targets = torch.where(hidden, items, torch.zeros_like(items))
-        return TrainBatch(inputs, targets, start_positions(mask), mask)
+        return TrainBatch(inputs, targets, mask)
 
 
 class EvaluationSet(Dataset):
@@ -240,7 +232,6 @@ class EvaluationSet(Dataset):
         return EvalBatch(
             users=torch.tensor([user for user, _, _ in examples], dtype=torch.int64),
             inputs=inputs,
-            positions=start_positions(mask),
             mask=mask,
             lengths=mask.sum(dim=1),
             targets=torch.tensor([target for _, _, target in examples], dtype=torch.int64),

@@ -76,8 +76,7 @@ class CountingBatches:
 def test_side_by_side_epochs_alternate_models_after_one_warm_up_round():
     log = []
     items = random_histories(4, 9, num_items=20)
-    batch = TrainBatch(items[:, :-1], items[:, 1:], torch.zeros(4, 8, dtype=torch.long),
-                       torch.ones(4, 8, dtype=torch.bool))  # fmt: skip
+    batch = TrainBatch(items[:, :-1], items[:, 1:], torch.ones(4, 8, dtype=torch.bool))
     setups = {}
     for name in ("a", "b"):
         model = build_model("hydra", 8, dim=8, num_items=20)
