@@ -1,17 +1,19 @@
 """Benchmark: seconds per training epoch (and peak memory) of causal HydraRec vs SASRec.
 
-    python benchmarks/bench_epoch.py [--lengths 200 1024] [--losses ce bce] [--users 256] \\
-        [--repeats 3]
+    python benchmarks/bench_epoch.py [--lengths 200 1024] [--losses ce ce-chunked bce] \\
+        [--users 256] [--repeats 3]
 
 Same model size as the course (d = 64, 2 layers, 2 heads for softmax), same data for both:
 synthetic users whose histories are exactly ``max_len + 1`` items long (MovieLens is too
 short for long windows; only the sequence length matters for the cost), 1,682 items as in
-ML-100K, batches of 128. Two losses: the course's full softmax cross-entropy (every position
-scores all 1,682 items, work that costs the same for both models) and SASRec's binary
-cross-entropy with one sampled negative (almost no output work, so attention's share of the
-epoch is larger). The two models alternate epoch by epoch, so that a slow moment of the
-machine hits both; the best epoch of each is reported. Peak memory is that of one training
-step (``hydrarec_minimal.benchmark.peak_memory``: tensors allocated through PyTorch, CPU).
+ML-100K, batches of 128. Three losses: the course's full softmax cross-entropy (every
+position scores all 1,682 items, work that costs the same for both models), the same loss
+computed chunk by chunk without the score matrix (``ce-chunked``, ``hydrarec_minimal.losses``:
+the same arithmetic in far fewer passes over memory) and SASRec's binary cross-entropy with
+one sampled negative (almost no output work, so attention's share of the epoch is larger).
+The two models alternate epoch by epoch, so that a slow moment of the machine hits both; the
+best epoch of each is reported. Peak memory is that of one training step
+(``hydrarec_minimal.benchmark.peak_memory``: tensors allocated through PyTorch, CPU).
 
 Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (issue #7: HydraRec no
 slower at 200, at least 3x faster at 1,024).
@@ -66,7 +68,7 @@ def measure(max_len: int, loss: str, users: int, repeats: int, device: torch.dev
             }
         )
         print(
-            f"max_len={max_len:<5} loss={loss:<4} {name:<18} "
+            f"max_len={max_len:<5} loss={loss:<10} {name:<18} "
             f"{rows[-1]['seconds_per_epoch']:7.2f} s/epoch  "
             f"peak {peak / 2**20:8.1f} MiB per step",
             flush=True,

@@ -162,6 +162,16 @@ class SequentialRecommender(nn.Module):
             x = block(x, mask)
         return self.final_norm(x)
 
+    def output_layer(self) -> tuple[Tensor, Tensor | None]:
+        """``(weights, bias)`` of the scores: ``score(h) = h @ weights.T + bias``, then column 0
+        set to ``-inf``.
+
+        Returns:
+            weights ``(num_items + 1, dim)``: the item embedding without the mask token (tied);
+            bias ``(num_items + 1,)`` or None (``config.item_bias``).
+        """
+        return self.item_embedding.weight[: self.config.num_items + 1], self.item_bias
+
     def score(self, hidden: Tensor) -> Tensor:
         """Score every item for every hidden state.
 
@@ -171,10 +181,10 @@ class SequentialRecommender(nn.Module):
         Returns:
             ``(..., num_items + 1)``: column i scores item id i; column 0 is ``-inf``.
         """
-        weights = self.item_embedding.weight[: self.config.num_items + 1]  # drop the mask token
+        weights, bias = self.output_layer()
         scores = hidden @ weights.T
-        if self.item_bias is not None:
-            scores = scores + self.item_bias
+        if bias is not None:
+            scores = scores + bias
         scores[..., 0] = float("-inf")
         return scores
 

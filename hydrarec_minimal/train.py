@@ -9,8 +9,11 @@ One loop trains both directions, because both objectives have the same shape: a 
   targets = the original item at masked positions, 0 elsewhere
 
 Losses: ``"ce"`` (default) is softmax cross-entropy over all items, which trains sequential
-models much better than sampled losses (Klenitskiy & Vasilev, RecSys 2023); ``"bce"`` is
-SASRec's binary cross-entropy with one uniformly sampled negative per position.
+models much better than sampled losses (Klenitskiy & Vasilev, RecSys 2023); ``"ce-chunked"``
+is the same loss computed without the (positions x items) score matrix
+(``hydrarec_minimal.losses``: much less memory, faster for long sequences, equal up to float
+rounding); ``"bce"`` is SASRec's binary cross-entropy with one uniformly sampled negative per
+position.
 
 Evaluation ranks each user's held-out item against all items, history excluded
 (``hydrarec_minimal.metrics``); a popularity baseline is evaluated the same way.
@@ -31,6 +34,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from hydrarec_minimal.batches import EvalBatch, TrainBatch
+from hydrarec_minimal.losses import chunked_cross_entropy
 from hydrarec_minimal.metrics import (
     full_ranking_ranks,
     metrics_from_ranks,
@@ -39,7 +43,7 @@ from hydrarec_minimal.metrics import (
 )
 from hydrarec_minimal.model import SequentialRecommender
 
-LOSSES = ("ce", "bce")
+LOSSES = ("ce", "ce-chunked", "bce")
 PROTOCOLS = ("full", "sampled-uniform", "sampled-popularity")
 
 
@@ -52,7 +56,8 @@ class TrainConfig:
         batch_size: sequences per batch.
         lr, weight_decay: AdamW settings.
         patience: stop after this many epochs without a better validation NDCG@10.
-        loss: "ce" (full softmax cross-entropy) or "bce" (one sampled negative per position).
+        loss: "ce" (full softmax cross-entropy), "ce-chunked" (the same, computed without the
+            score matrix) or "bce" (one sampled negative per position).
         mask_prob: cloze masking probability (bidirectional models only).
         last_item_prob: share of cloze sequences trained with only their last item masked
             (bidirectional models only; BERT4Rec's extra samples, see ``ClozeTrainingSet``).
@@ -134,7 +139,8 @@ def sequence_loss(
         model: the recommender.
         inputs: long ``(batch, n)`` item ids (0 = padding, mask token for cloze).
         targets: long ``(batch, n)``; 0 = no target at this position.
-        loss: "ce" (softmax over all items) or "bce" (target vs one random item).
+        loss: "ce" (softmax over all items), "ce-chunked" (the same, without the score
+            matrix) or "bce" (target vs one random item).
 
     Returns:
         scalar tensor.
@@ -144,6 +150,8 @@ def sequence_loss(
     hidden, targets = hidden[has_target], targets[has_target]  # (m, dim), (m,)
     if loss == "ce":
         return F.cross_entropy(model.score(hidden).float(), targets)
+    if loss == "ce-chunked":
+        return chunked_cross_entropy(hidden, *model.output_layer(), targets)
     item_vectors = model.item_embedding.weight
     negatives = torch.randint(1, model.config.num_items + 1, targets.shape, device=targets.device)
     positive_logits = (hidden * item_vectors[targets]).sum(-1)

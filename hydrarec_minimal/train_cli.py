@@ -51,7 +51,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--patience", type=positive_int, default=10, help="early-stopping patience (10)"
     )
-    parser.add_argument("--loss", choices=LOSSES, default="ce", help="ce (default) or bce")
+    parser.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="ce",
+        help="ce (default), ce-chunked (the same without the score matrix: less memory) or bce",
+    )
     parser.add_argument("--mask-prob", type=float, default=0.2, help="cloze masking rate (0.2)")
     parser.add_argument(
         "--last-item-prob",

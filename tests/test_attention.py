@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
+from tensor_sizes import RecordLargestIntermediate
 
 from hydrarec_minimal.attention import (
     ATTENTION_KERNELS,
@@ -323,21 +323,6 @@ def test_bad_shapes_raise_value_errors_that_name_the_shapes(kind):
         kernel(torch.randn(5), torch.randn(5), torch.randn(5))
     with pytest.raises(ValueError, match="bool"):
         kernel(q, q, q, mask=torch.ones(2, 5))
-
-
-class RecordLargestIntermediate(TorchDispatchMode):
-    """Remembers the largest number of elements of any tensor an operation produced."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for tensor in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(tensor, torch.Tensor):
-                self.largest = max(self.largest, tensor.numel())
-        return out
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,104 @@
+"""Full softmax cross-entropy over all items, without ever holding the whole score matrix.
+
+The course's default loss scores every trained position against every item: ``m`` positions
+times ``V`` items. ``F.cross_entropy(model.score(hidden), targets)`` builds that (m, V) matrix,
+then its log-softmax, then, in the backward pass, a gradient of the same size: at a maximum
+length of 1,024 one batch of 128 users is 131,072 x 1,683 scores, 0.9 GB of float32 per copy,
+and the passes over them cost as much time as the whole rest of a HydraRec step.
+
+The gradient of the mean cross-entropy with respect to the scores is simple,
+
+    loss          = 1/m Σ_i [ logsumexp_j s_ij − s_i,y_i ],        s = h Wᵀ + b
+    ∂loss/∂s_ij   = (softmax(s_i)_j − [j = y_i]) / m
+
+and everything upstream of the scores is one matrix product away:
+
+    ∂loss/∂h = (∂loss/∂s) W        ∂loss/∂W = (∂loss/∂s)ᵀ h        ∂loss/∂b = Σ_i ∂loss/∂s_i
+
+So ``chunked_cross_entropy`` walks over the positions ``chunk`` rows at a time: scores of the
+chunk, their log-sum-exp and loss, the softmax minus the one-hot target, and the chunk's share
+of the three gradients, all before the next chunk. The (chunk, V) block is the largest thing
+it builds. The backward pass then only multiplies the stored gradients by the incoming one.
+The same loss and gradients as ``F.cross_entropy`` up to float rounding (tests), in the same
+number of matrix products; not bitwise the same, so ``train --loss ce`` keeps
+``F.cross_entropy`` (the committed results reproduce exactly) and ``--loss ce-chunked`` uses
+this.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+#: Positions per chunk: 2,048 x 1,683 items is 14 MB of float32 scores.
+CE_CHUNK = 2048
+
+
+class ChunkedCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of ``h Wᵀ + b`` (column 0, padding, excluded) against ``targets``;
+    gradients computed in the forward pass, chunk by chunk (module docstring)."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, hidden, weights, bias, targets, chunk):
+        m = hidden.shape[0]
+        need_hidden, need_weights, need_bias = ctx.needs_input_grad[:3]
+        grad_hidden = torch.empty_like(hidden) if need_hidden else None
+        grad_weights = torch.zeros_like(weights) if need_weights else None
+        grad_bias = torch.zeros_like(bias) if need_bias else None
+        total = hidden.new_zeros(())
+        for start in range(0, m, chunk):
+            rows = slice(start, start + chunk)
+            h, y = hidden[rows], targets[rows]  # (c, dim), (c,)
+            scores = h @ weights.T  # (c, V)
+            if bias is not None:
+                scores += bias
+            scores[:, 0] = float("-inf")  # padding is never a candidate
+            log_normaliser = torch.logsumexp(scores, dim=1)  # (c,)
+            total += (log_normaliser - scores.gather(1, y[:, None]).squeeze(1)).sum()
+            if not (need_hidden or need_weights or need_bias):
+                continue
+            grad_scores = scores.sub_(log_normaliser[:, None]).exp_()  # softmax, in place
+            grad_scores[torch.arange(len(y), device=y.device), y] -= 1.0
+            grad_scores /= m  # (c, V): ∂loss/∂s of the chunk
+            if need_hidden:
+                grad_hidden[rows] = grad_scores @ weights
+            if need_weights:
+                grad_weights.addmm_(grad_scores.T, h)
+            if need_bias:
+                grad_bias += grad_scores.sum(dim=0)
+        ctx.save_for_backward(grad_hidden, grad_weights, grad_bias)
+        return total / m
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        grads = [None if g is None else g * grad_loss for g in ctx.saved_tensors]
+        return (*grads, None, None)
+
+
+def chunked_cross_entropy(
+    hidden: Tensor, weights: Tensor, bias: Tensor | None, targets: Tensor, chunk: int = CE_CHUNK
+) -> Tensor:
+    """``F.cross_entropy(scores, targets)`` for ``scores = hidden @ weights.T + bias`` with
+    column 0 at ``-inf``, without building ``scores`` whole.
+
+    Args:
+        hidden: ``(m, dim)`` the hidden states of the positions that have a target.
+        weights: ``(V, dim)`` one row per item id 0..V-1 (``model.output_layer()``).
+        bias: ``(V,)`` or None.
+        targets: long ``(m,)`` in 1..V-1.
+        chunk: positions per chunk (at least 1).
+
+    Returns:
+        scalar tensor: the mean loss, differentiable in ``hidden``, ``weights`` and ``bias``.
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1; got {chunk}")
+    if hidden.ndim != 2 or targets.shape != hidden.shape[:1]:
+        raise ValueError(
+            f"hidden must be (m, dim) and targets (m,); got {tuple(hidden.shape)} and "
+            f"{tuple(targets.shape)}"
+        )
+    return ChunkedCrossEntropy.apply(hidden, weights, bias, targets, chunk)
