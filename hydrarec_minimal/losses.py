@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hydrarec_minimal.model import item_scores
+
 #: Positions per chunk: 2,048 x 1,683 items is 14 MB of float32 scores.
 CE_CHUNK = 2048
 
@@ -50,10 +52,7 @@ class ChunkedCrossEntropy(torch.autograd.Function):
         for start in range(0, m, chunk):
             rows = slice(start, start + chunk)
             h, y = hidden[rows], targets[rows]  # (c, dim), (c,)
-            scores = h @ weights.T  # (c, V)
-            if bias is not None:
-                scores += bias
-            scores[:, 0] = float("-inf")  # padding is never a candidate
+            scores = item_scores(h, weights, bias)  # (c, V), as model.score
             log_normaliser = torch.logsumexp(scores, dim=1)  # (c,)
             total += (log_normaliser - scores.gather(1, y[:, None]).squeeze(1)).sum()
             if not (need_hidden or need_weights or need_bias):

@@ -81,6 +81,25 @@ class ModelConfig:
         return asdict(self)
 
 
+def item_scores(hidden: Tensor, weights: Tensor, bias: Tensor | None) -> Tensor:
+    """Dot-product scores of every item: ``hidden @ weights.T + bias``, column 0 at ``-inf``.
+
+    Column 0 is the padding id, which must never be recommended nor take probability mass.
+
+    Args:
+        hidden: ``(..., dim)``.
+        weights: ``(V, dim)``, one row per item id 0..V-1; bias: ``(V,)`` or None.
+
+    Returns:
+        ``(..., V)``.
+    """
+    scores = hidden @ weights.T
+    if bias is not None:
+        scores = scores + bias
+    scores[..., 0] = float("-inf")
+    return scores
+
+
 def positions_from_mask(mask: Tensor) -> Tensor:
     """Position of every token counted from the first real token (padding gets position 0).
 
@@ -181,12 +200,7 @@ class SequentialRecommender(nn.Module):
         Returns:
             ``(..., num_items + 1)``: column i scores item id i; column 0 is ``-inf``.
         """
-        weights, bias = self.output_layer()
-        scores = hidden @ weights.T
-        if bias is not None:
-            scores = scores + bias
-        scores[..., 0] = float("-inf")
-        return scores
+        return item_scores(hidden, *self.output_layer())
 
     def forward(self, items: Tensor) -> Tensor:
         """Scores at every position: ``(batch, n)`` ids -> ``(batch, n, num_items + 1)``."""
