@@ -48,6 +48,7 @@ class ChunkedCrossEntropy(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if need_hidden else None
         grad_weights = torch.zeros_like(weights) if need_weights else None
         grad_bias = torch.zeros_like(bias) if need_bias else None
+        need_any = need_hidden or need_weights or need_bias
         total = hidden.new_zeros(())
         for start in range(0, m, chunk):
             rows = slice(start, start + chunk)
@@ -55,7 +56,7 @@ class ChunkedCrossEntropy(torch.autograd.Function):
             scores = item_scores(h, weights, bias)  # (c, V), as model.score
             log_normaliser = torch.logsumexp(scores, dim=1)  # (c,)
             total += (log_normaliser - scores.gather(1, y[:, None]).squeeze(1)).sum()
-            if not (need_hidden or need_weights or need_bias):
+            if not need_any:
                 continue
             grad_scores = scores.sub_(log_normaliser[:, None]).exp_()  # softmax, in place
             grad_scores[torch.arange(len(y), device=y.device), y] -= 1.0

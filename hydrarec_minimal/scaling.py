@@ -203,8 +203,9 @@ def epoch_seconds_side_by_side(
         setups: ``{name: (model, optimizer, batches)}``; the models train as they go.
         rounds: timed epochs per model (at least 1).
         device: where the models are.
-        loss: "ce" (full cross-entropy, the course's default: every position scores every
-            item) or "bce" (SASRec's loss: the target against one random item).
+        loss: one of ``train.LOSSES``: "ce" (full cross-entropy, the course's default: every
+            position scores every item), "ce-chunked" (the same without the score matrix) or
+            "bce" (SASRec's loss: the target against one random item).
 
     Returns:
         ``{name: fastest timed epoch in seconds}``.
