@@ -123,7 +123,9 @@ def hydra_attention(
 SCAN_BLOCK = 8
 
 
-def running_sum(x: Tensor, reverse: bool = False, block: int = SCAN_BLOCK) -> Tensor:
+def running_sum(
+    x: Tensor, reverse: bool = False, block: int = SCAN_BLOCK, overwrite: bool = False
+) -> Tensor:
     """Prefix sum over tokens, ``out_t = Σ_{s≤t} x_s`` (or, ``reverse``, ``Σ_{s≥t} x_s``).
 
     The same numbers as ``x.cumsum(-2)``, computed in blocks of ``block`` tokens so that every
@@ -133,9 +135,10 @@ def running_sum(x: Tensor, reverse: bool = False, block: int = SCAN_BLOCK) -> Te
 
     1. inside each block, a running sum: ``block - 1`` additions, each over one token slot of
        every block at once;
-    2. the block totals (the last slot of step 1), prefix-summed over blocks and shifted by
-       one block: what all earlier blocks contribute;
-    3. that added to every token of the block.
+    2. the block totals (the last slot of step 1), prefix-summed over blocks (a ``cumsum``
+       over ``n / block`` rows, copied first so that it runs over contiguous memory): what
+       all earlier blocks contribute;
+    3. that added to every token of every block but the first.
 
     Token t's sum never involves a token after t, not even through rounding, so causal
     outputs stay exactly unchanged when later tokens change (notebook 03 checks this).
@@ -144,23 +147,31 @@ def running_sum(x: Tensor, reverse: bool = False, block: int = SCAN_BLOCK) -> Te
         x: ``(..., n, d)``.
         reverse: sum from the end (a suffix sum; the backward pass of a prefix sum).
         block: tokens per block.
+        overwrite: allow the result to be written into ``x`` itself (when ``x`` is contiguous
+            and ``n`` a multiple of ``block``), which saves a copy. Only for a temporary that
+            the caller no longer needs: ``x`` then holds the result, or is unchanged.
 
     Returns:
         ``(..., n, d)``, same dtype as ``x``.
     """
     n = x.shape[-2]
     pad = (-n) % block  # zeros at the end change no sum over real tokens
-    out = F.pad(x, (0, 0, 0, pad)) if pad else x.clone(memory_format=torch.contiguous_format)
+    if pad:
+        out = F.pad(x, (0, 0, 0, pad))
+    elif overwrite and x.is_contiguous():
+        out = x
+    else:
+        out = x.clone(memory_format=torch.contiguous_format)
     blocks = out.unflatten(-2, (-1, block))  # (..., n / block, block, d), a view: summed in place
     order = list(range(block))[::-1] if reverse else list(range(block))
     for before, slot in pairwise(order):
         blocks[..., slot, :].add_(blocks[..., before, :])
-    totals = blocks[..., order[-1], :]  # (..., n / block, d): each block's sum
-    if reverse:  # Σ of the blocks after each block
-        others = F.pad(totals[..., 1:, :].flip(-2).cumsum(-2).flip(-2), (0, 0, 0, 1))
-    else:  # Σ of the blocks before each block
-        others = F.pad(totals[..., :-1, :].cumsum(-2), (0, 0, 1, 0))
-    blocks += others.unsqueeze(-2)
+    if reverse:  # Σ of the blocks after each block, added to all blocks but the last
+        after = blocks[..., 1:, 0, :].flip(-2).cumsum(-2).flip(-2)  # (..., n / block - 1, d)
+        blocks[..., :-1, :, :] += after.unsqueeze(-2)
+    else:  # Σ of the blocks before each block, added to all blocks but the first
+        before = blocks[..., :-1, -1, :].contiguous().cumsum(-2)  # (..., n / block - 1, d)
+        blocks[..., 1:, :, :] += before.unsqueeze(-2)
     return out[..., :n, :]
 
 
@@ -216,7 +227,7 @@ class HydraAttentionFunction(torch.autograd.Function):
         q_hat, k_hat = q / q_norm.clamp_min(EPS), k / k_norm.clamp_min(EPS)
         kv = zero_padding(k_hat * v, mask)  # (..., n, d): one "key times value" per head
         if causal:
-            context = running_sum(kv)  # (..., n, d): what token t may see
+            context = running_sum(kv, overwrite=True)  # (..., n, d): what token t may see
         else:
             context = kv.sum(dim=-2, keepdim=True)  # (..., 1, d): what every token sees
         ctx.causal = causal
@@ -232,7 +243,7 @@ class HydraAttentionFunction(torch.autograd.Function):
         grad_q_hat = grad_out * context
         weighted = zero_padding(grad_out * q_hat, mask)  # (..., n, d); q̂ of padding may be NaN
         if ctx.causal:
-            reach = running_sum(weighted, reverse=True)  # r_s = Σ_{t≥s} g_t ⊙ q̂_t
+            reach = running_sum(weighted, reverse=True, overwrite=True)  # r_s = Σ_{t≥s} g_t ⊙ q̂_t
         else:
             reach = weighted.sum(dim=-2, keepdim=True).expand_as(weighted)
         grad_k_hat, grad_v = reach * v, reach * k_hat

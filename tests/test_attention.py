@@ -192,6 +192,27 @@ def test_blocked_running_sum_by_hand():
     assert running_sum(x, reverse=True, block=3).flatten().tolist() == [15, 14, 12, 9, 5]
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_running_sum_leaves_its_input_alone_unless_allowed_to_overwrite_it(reverse):
+    x = torch.randn(2, 16, 3, generator=torch.Generator().manual_seed(37))
+    original = x.clone()
+    expected = running_sum(x, reverse=reverse, block=4)
+    assert torch.equal(x, original)  # the default never writes into x
+    scratch = x.clone()
+    result = running_sum(scratch, reverse=reverse, block=4, overwrite=True)
+    assert torch.equal(result, expected)
+    assert result.data_ptr() == scratch.data_ptr()  # n = 16: 4 whole blocks, no copy made
+    transposed = x.transpose(0, 1).contiguous().transpose(0, 1)  # not contiguous: copied
+    assert torch.equal(running_sum(transposed, reverse=reverse, block=4, overwrite=True), expected)
+    assert torch.equal(transposed, original)
+    ragged = x[:, :13].clone()  # 13 tokens: padded to whole blocks, so copied
+    assert torch.equal(
+        running_sum(ragged, reverse=reverse, block=4, overwrite=True),
+        running_sum(x[:, :13], reverse=reverse, block=4),
+    )
+    assert torch.equal(ragged, original[:, :13])
+
+
 # ----------------------------------------------------------------------------------------------
 # Properties every kernel must have
 # ----------------------------------------------------------------------------------------------
