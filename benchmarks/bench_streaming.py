@@ -1,7 +1,7 @@
 """Benchmark: the cost of refreshing one user's recommendations after a new interaction.
 
     python benchmarks/bench_streaming.py [--lengths 16 32 64 128 200 400 800 1600] [--users 1 64]
-                                         [--device cpu]
+                                         [--repeats 15] [--device cpu]
 
 For a history of n items and one new item, three ways to get the new scores (d = 64, 2 layers,
 1,682 items as in ML-100K, untrained weights: speed does not depend on them):
@@ -12,8 +12,11 @@ For a history of n items and one new item, three ways to get the new scores (d =
 
 Each is measured for one user per call (the latency of serving one user) and for a batch of
 users per call (a server collecting new interactions; the time is divided by the number of
-users, so it is per new interaction). Writes ``benchmarks/results/streaming_<device>.csv``
-and prints the time of each per new interaction and the ratios (c)/(a) and (b)/(a). Target
+users, so it is per new interaction), all three under ``torch.inference_mode`` as a server
+would run them. Each point is the best of ``--repeats`` timed batches (15: on a shared machine
+the noise comes in bursts that can spoil a few batches in a row). Writes
+``benchmarks/results/streaming_<device>.csv`` and prints the time of each per new interaction
+and the ratios (c)/(a) and (b)/(a). Target
 (issue #7): (c)/(a) >= 20 at n = 200, and (a) flat in n.
 
 The script restarts itself once with glibc ``malloc`` told to keep freed memory
@@ -35,11 +38,11 @@ from hydrarec_minimal.scaling import build_model, streaming_costs
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure(lengths: list[int], users: int, device: torch.device) -> pd.DataFrame:
+def measure(lengths: list[int], users: int, repeats: int, device: torch.device) -> pd.DataFrame:
     longest = max(lengths) + 1
     hydra = build_model("hydra", longest).to(device)
     sasrec = build_model("softmax", longest).to(device)
-    table = streaming_costs(hydra, sasrec, lengths, users=users)
+    table = streaming_costs(hydra, sasrec, lengths, users=users, repeats=repeats)
     for _, row in table.iterrows():
         times = row.drop(["n", "users"])
         print(
@@ -57,12 +60,16 @@ def main() -> None:
         "--lengths", type=int, nargs="+", default=[16, 32, 64, 128, 200, 400, 800, 1600]
     )
     parser.add_argument("--users", type=int, nargs="+", default=[1, 64])
+    parser.add_argument(
+        "--repeats", type=int, default=15, help="timed batches per point, best kept (15)"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(describe_machine(device))
     table = pd.concat(
-        [measure(args.lengths, users, device) for users in args.users], ignore_index=True
+        [measure(args.lengths, users, args.repeats, device) for users in args.users],
+        ignore_index=True,
     )
     RESULTS.mkdir(exist_ok=True)
     table.to_csv(RESULTS / f"streaming_{device.type}.csv", index=False)

@@ -131,6 +131,7 @@ def streaming_costs(
     *,
     users: int = 1,
     seed: int = 0,
+    repeats: int = 5,
 ) -> pd.DataFrame:
     """Seconds per new interaction to refresh users' scores, three ways.
 
@@ -151,6 +152,8 @@ def streaming_costs(
         lengths: history lengths n.
         users: users per call (batch size).
         seed: of the random histories.
+        repeats: timed batches per measurement (``benchmark.time_call``; more repeats resist
+            a noisy machine better).
 
     Returns:
         One row per n: ``n``, ``users`` and the three times (the best of
@@ -173,14 +176,15 @@ def streaming_costs(
         for t in range(n):
             state, _ = step(hydra, state, history[:, t])
         new_item = history[:, n]
-        with torch.no_grad():
+        with torch.inference_mode():  # all three as a server would run them
             calls = {
                 "streaming step (hydra)": lambda s=state, i=new_item: step(hydra, s, i),
                 "recompute hydra": lambda h=history: hydra.score_last(h),
                 "recompute SASRec": lambda h=history: sasrec.score_last(h),
             }
             times = {
-                name: time_call(call, device=device).best / users for name, call in calls.items()
+                name: time_call(call, repeats=repeats, device=device).best / users
+                for name, call in calls.items()
             }
         rows.append({"n": n, "users": users} | times)
     return pd.DataFrame(rows)

@@ -77,11 +77,15 @@ def start_state(model: SequentialRecommender, batch_size: int) -> StreamState:
     )
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def step(
     model: SequentialRecommender, state: StreamState, items: Tensor
 ) -> tuple[StreamState, Tensor]:
     """Add one interaction per user and return the new recommendation scores.
+
+    Runs under ``torch.inference_mode`` (no autograd bookkeeping at all, which matters when a
+    step is some forty small operations): the new state and the scores are inference tensors,
+    for reading, saving and passing to the next ``step``, not for training or in-place edits.
 
     Args:
         model: a causal Hydra ``SequentialRecommender`` (evaluation mode: no dropout).

@@ -73,6 +73,7 @@ def test_state_save_and_restore_continues_identically(tmp_path):
         restored, restored_scores = step(model, restored, histories[:, t])
         assert torch.equal(scores, restored_scores)
     assert state.sums.shape == (2, 2, 16)  # layers x batch x dim: independent of history length
+    assert scores.is_inference() and state.sums.is_inference()  # no autograd bookkeeping
 
 
 def test_only_causal_hydra_models_in_eval_mode_can_stream():
