@@ -1,10 +1,13 @@
 """Benchmark: the four attention kernels against sequence length, at a fixed token budget.
 
-    python benchmarks/bench_attention.py [--tokens 8192] [--max-n 8192] [--device cpu]
+    python benchmarks/bench_attention.py [--tokens 8192] [--max-n 8192] [--repeats 15]
+                                         [--device cpu]
 
 For n = 64, 128, ..., max-n at d = 64 (softmax / linear / LinRec with 2 heads of 32, Hydra with
 64 heads of 1), with the number of tokens per call held fixed (batch = tokens / n), measures
-the best-of-5 time and the peak memory (``hydrarec_minimal.benchmark``) of
+the time (the best of ``--repeats`` timed batches: 15, because this shared machine's noise
+comes in bursts that can spoil five in a row) and the peak memory
+(``hydrarec_minimal.benchmark``) of
 
     softmax, linear, linrec, hydra  x  forward, forward+backward  x  causal, bidirectional
 
@@ -47,14 +50,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_TOKENS = 8192
 
 
-def floor_seconds(n: int, tokens: int, d: int, device: str) -> float:
+def floor_seconds(n: int, tokens: int, d: int, device: str, repeats: int) -> float:
     """Best time to copy q, k, v and an output of shape (tokens // n, n, d) once each."""
     q, k, v = attention_inputs("hydra", n, batch=max(1, tokens // n), d=d, device=device)
     out = torch.empty_like(q)
-    return time_call(lambda: [x.clone() for x in (q, k, v, out)], device=device).best
+    copies = time_call(lambda: [x.clone() for x in (q, k, v, out)], repeats=repeats, device=device)
+    return copies.best
 
 
-def run_sweeps(lengths: list[int], tokens: int, d: int, device: str) -> pd.DataFrame:
+def run_sweeps(lengths: list[int], tokens: int, d: int, device: str, repeats: int) -> pd.DataFrame:
     """Every kernel x mode x direction, plus the floor, as one table (one row per point)."""
     tables = []
     for causal in (True, False):
@@ -64,12 +68,12 @@ def run_sweeps(lengths: list[int], tokens: int, d: int, device: str) -> pd.DataF
             tables.append(
                 sweep_lengths(
                     KINDS, lengths, d=d, tokens=tokens, heads=2, causal=causal,
-                    backward=backward, device=device, progress=True,
+                    backward=backward, repeats=repeats, device=device, progress=True,
                 )
             )  # fmt: skip
     floor = pd.DataFrame(
         {"kind": "copy floor", "n": n, "batch": max(1, tokens // n), "d": d,
-         "seconds": floor_seconds(n, tokens, d, device)}
+         "seconds": floor_seconds(n, tokens, d, device, repeats)}
         for n in lengths
     )  # fmt: skip
     return pd.concat([*tables, floor], ignore_index=True)
@@ -139,12 +143,15 @@ def main() -> None:
     )
     parser.add_argument("--max-n", type=int, default=8192, help="longest sequence (8192)")
     parser.add_argument("--d", type=int, default=64, help="model width (64)")
+    parser.add_argument(
+        "--repeats", type=int, default=15, help="timed batches per point, best kept (15)"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     lengths = [n for n in (2**p for p in range(6, 16)) if n <= args.max_n]
     machine = describe_machine(args.device)
     print(machine)
-    table = run_sweeps(lengths, args.tokens, args.d, args.device)
+    table = run_sweeps(lengths, args.tokens, args.d, args.device, args.repeats)
     RESULTS.mkdir(exist_ok=True)
     name = torch.device(args.device).type
     if args.tokens != DEFAULT_TOKENS:

@@ -50,19 +50,25 @@ def check_attention_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None)
     """Raise ``ValueError`` (naming the shapes given) unless q, k, v, mask fit together.
 
     Args:
-        q, k, v: ``(..., n, d)``, all the same shape.
+        q, k, v: ``(..., n, d)``, all the same shape and dtype.
         mask: ``None`` or bool ``(..., n)`` matching the leading dimensions of q.
     """
-    shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+
+    def shapes() -> str:  # only built for an error message: this check runs on every call
+        return f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+
     if q.dim() < 2:
-        raise ValueError(f"q, k, v must have shape (..., n, d); got {shapes}")
+        raise ValueError(f"q, k, v must have shape (..., n, d); got {shapes()}")
     if not (q.shape == k.shape == v.shape):
-        raise ValueError(f"q, k and v must have the same shape (..., n, d); got {shapes}")
+        raise ValueError(f"q, k and v must have the same shape (..., n, d); got {shapes()}")
+    if not (q.dtype == k.dtype == v.dtype):
+        dtypes = f"{q.dtype}, {k.dtype}, {v.dtype}"
+        raise ValueError(f"q, k and v must have the same dtype; got {dtypes}")
     if mask is None:
         return
     if mask.shape != q.shape[:-1]:
         raise ValueError(
-            f"mask must have shape (..., n) = {tuple(q.shape[:-1])} to match {shapes}; "
+            f"mask must have shape (..., n) = {tuple(q.shape[:-1])} to match {shapes()}; "
             f"got mask {tuple(mask.shape)}"
         )
     if mask.dtype != torch.bool:
@@ -163,15 +169,16 @@ def running_sum(
     else:
         out = x.clone(memory_format=torch.contiguous_format)
     blocks = out.unflatten(-2, (-1, block))  # (..., n / block, block, d), a view: summed in place
-    order = list(range(block))[::-1] if reverse else list(range(block))
+    slots = blocks.unbind(-2)  # block views (..., n / block, d): slot i of every block
+    order = range(block - 1, -1, -1) if reverse else range(block)
     for before, slot in pairwise(order):
-        blocks[..., slot, :].add_(blocks[..., before, :])
+        slots[slot].add_(slots[before])
     if reverse:  # Σ of the blocks after each block, added to all blocks but the last
-        after = blocks[..., 1:, 0, :].flip(-2).cumsum(-2).flip(-2)  # (..., n / block - 1, d)
-        blocks[..., :-1, :, :] += after.unsqueeze(-2)
+        after = slots[0][..., 1:, :].flip(-2).cumsum(-2).flip(-2)  # (..., n / block - 1, d)
+        blocks[..., :-1, :, :].add_(after.unsqueeze(-2))
     else:  # Σ of the blocks before each block, added to all blocks but the first
-        before = blocks[..., :-1, -1, :].contiguous().cumsum(-2)  # (..., n / block - 1, d)
-        blocks[..., 1:, :, :] += before.unsqueeze(-2)
+        before = slots[-1][..., :-1, :].contiguous().cumsum(-2)  # (..., n / block - 1, d)
+        blocks[..., 1:, :, :].add_(before.unsqueeze(-2))
     return out[..., :n, :]
 
 
@@ -182,16 +189,17 @@ def normalize_backward(grad_unit: Tensor, unit: Tensor, norm: Tensor) -> Tensor:
     stretching x does not change x̂. For ‖x‖ ≤ EPS the divisor is the constant EPS: g / EPS.
 
     Args:
-        grad_unit: ``(..., n, d)`` the gradient g with respect to x̂.
+        grad_unit: ``(..., n, d)`` the gradient g with respect to x̂: a temporary, which the
+            result is written into (one fewer (..., n, d) tensor).
         unit: ``(..., n, d)`` x̂.
         norm: ``(..., n, 1)`` ‖x‖ (not clamped).
 
     Returns:
-        ``(..., n, d)`` the gradient with respect to x.
+        ``(..., n, d)`` the gradient with respect to x (``grad_unit`` itself).
     """
     along = (unit * grad_unit).sum(dim=-1, keepdim=True)  # (..., n, 1)
     along = torch.where(norm > EPS, along, torch.zeros((), dtype=along.dtype, device=along.device))
-    return (grad_unit - unit * along) / norm.clamp_min(EPS)
+    return grad_unit.sub_(unit * along).div_(norm.clamp_min(EPS))
 
 
 class HydraAttentionFunction(torch.autograd.Function):
@@ -210,7 +218,9 @@ class HydraAttentionFunction(torch.autograd.Function):
 
     and ∂L/∂q, ∂L/∂k from ∂L/∂q̂, ∂L/∂k̂ through the normalisation (``normalize_backward``).
     Padding tokens get zero gradients (their inputs cannot change any output). Saved for the
-    backward pass: q̂, k̂, v, c and the two norms, all O(n·d). ``gradcheck`` in the tests checks
+    backward pass: q̂, k̂, v, c and the two norms, all O(n·d) — only when some input needs a
+    gradient; otherwise (evaluation, inference) nothing is kept and k̂ ⊙ v and q̂ ⊙ c are written
+    into k̂ and q̂, the same numbers with two fewer tensors. ``gradcheck`` in the tests checks
     the derivation against finite differences; first derivatives only.
 
     Under CUDA mixed precision (``torch.autocast``, as ``train`` uses on a GPU) the inputs are
@@ -222,17 +232,20 @@ class HydraAttentionFunction(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, causal: bool, mask: Tensor | None):
+        keep = any(ctx.needs_input_grad[:3])
         q_norm = q.norm(dim=-1, keepdim=True)  # (..., n, 1)
         k_norm = k.norm(dim=-1, keepdim=True)
         q_hat, k_hat = q / q_norm.clamp_min(EPS), k / k_norm.clamp_min(EPS)
-        kv = zero_padding(k_hat * v, mask)  # (..., n, d): one "key times value" per head
+        kv = k_hat * v if keep else k_hat.mul_(v)
+        kv = zero_padding(kv, mask)  # (..., n, d): one "key times value" per head
         if causal:
             context = running_sum(kv, overwrite=True)  # (..., n, d): what token t may see
         else:
             context = kv.sum(dim=-2, keepdim=True)  # (..., 1, d): what every token sees
-        ctx.causal = causal
-        ctx.save_for_backward(q_hat, k_hat, v, context, q_norm, k_norm, mask)
-        return zero_padding(q_hat * context, mask)
+        if keep:
+            ctx.causal = causal
+            ctx.save_for_backward(q_hat, k_hat, v, context, q_norm, k_norm, mask)
+        return zero_padding(q_hat * context if keep else q_hat.mul_(context), mask)
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
@@ -245,8 +258,10 @@ class HydraAttentionFunction(torch.autograd.Function):
         if ctx.causal:
             reach = running_sum(weighted, reverse=True, overwrite=True)  # r_s = Σ_{t≥s} g_t ⊙ q̂_t
         else:
-            reach = weighted.sum(dim=-2, keepdim=True).expand_as(weighted)
-        grad_k_hat, grad_v = reach * v, reach * k_hat
+            reach = weighted.sum(dim=-2, keepdim=True)  # (..., 1, d): the same r for every s
+        grad_k_hat = reach * v
+        # Causal: reach is an (..., n, d) temporary, so ∂L/∂v is written into it.
+        grad_v = reach.mul_(k_hat) if ctx.causal else reach * k_hat
         grads = (
             normalize_backward(grad_q_hat, q_hat, q_norm),
             normalize_backward(grad_k_hat, k_hat, k_norm),

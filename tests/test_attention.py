@@ -213,6 +213,23 @@ def test_running_sum_leaves_its_input_alone_unless_allowed_to_overwrite_it(rever
     assert torch.equal(ragged, original[:, :13])
 
 
+@pytest.mark.parametrize("padding", [None, "middle"])
+@pytest.mark.parametrize("causal", DIRECTIONS)
+def test_hydra_without_gradients_gives_the_training_forward_exactly_and_spares_its_inputs(
+    padding, causal
+):
+    q, k, v = random_qkv(2, 24, 8, seed=41, dtype=torch.float32)
+    mask = None if padding is None else padding_mask((2,), 24, padding)
+    originals = [x.clone() for x in (q, k, v)]
+    leaves = [x.clone().requires_grad_(True) for x in (q, k, v)]
+    training = hydra_attention(*leaves, causal=causal, mask=mask)  # keeps q̂, k̂ for backward
+    with torch.no_grad():
+        evaluation = hydra_attention(q, k, v, causal=causal, mask=mask)  # works in place
+    assert torch.equal(evaluation, training.detach())  # same operations, same rounding
+    assert all(torch.equal(x, original) for x, original in zip((q, k, v), originals, strict=True))
+    assert not evaluation.requires_grad and training.grad_fn is not None
+
+
 # ----------------------------------------------------------------------------------------------
 # Properties every kernel must have
 # ----------------------------------------------------------------------------------------------
@@ -344,6 +361,8 @@ def test_bad_shapes_raise_value_errors_that_name_the_shapes(kind):
         kernel(torch.randn(5), torch.randn(5), torch.randn(5))
     with pytest.raises(ValueError, match="bool"):
         kernel(q, q, q, mask=torch.ones(2, 5))
+    with pytest.raises(ValueError, match="same dtype; got torch.float32, torch.float64"):
+        kernel(q, q.double(), q)
 
 
 @pytest.mark.parametrize(
