@@ -5,15 +5,18 @@
 
 For n = 64, 128, ..., max-n at d = 64 (softmax / linear / LinRec with 2 heads of 32, Hydra with
 64 heads of 1), with the number of tokens per call held fixed (batch = tokens / n), measures
-the time (the best of ``--repeats`` timed batches: 15, because this shared machine's noise
-comes in bursts that can spoil five in a row) and the peak memory
-(``hydrarec_minimal.benchmark``) of
+the time and the peak memory (``hydrarec_minimal.benchmark.sweep_lengths``) of
 
     softmax, linear, linrec, hydra  x  forward, forward+backward  x  causal, bidirectional
 
-and, in the same run, a memory-traffic floor: the time to copy the kernel's inputs (q, k, v)
-and its output once (four ``clone``s of (batch, n, d) tensors). No attention kernel can beat
-it: every kernel reads its inputs and writes its output at least once.
+and, with the causal forward passes, a memory-traffic floor: the time to copy the kernel's
+inputs (q, k, v) and its output once (four ``clone``s of (batch, n, d) tensors). No attention
+kernel can beat it: every kernel reads its inputs and writes its output at least once.
+
+Each time is the best of ``--repeats`` timed batches (15), the batches of all kernels and
+lengths of one panel (say causal forward, floor included) taken in turns: this shared
+machine's noise comes in bursts of seconds, which would otherwise spoil every batch of a few
+points and none of their neighbours.
 
 Writes ``benchmarks/results/attention_<device>.csv`` and the figure
 ``figures/bench_attention_<device>.png`` (``attention_<device>_<tokens>tokens.csv`` and
@@ -35,27 +38,29 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from torch import Tensor
 
-from hydrarec_minimal.benchmark import (
-    attention_inputs,
-    describe_machine,
-    steady_allocator,
-    sweep_lengths,
-    time_call,
-)
+from hydrarec_minimal.attention import ATTENTION_KERNELS
+from hydrarec_minimal.benchmark import describe_machine, steady_allocator, sweep_lengths
 from hydrarec_minimal.plotting import KIND_COLOURS, save_figure
 
 KINDS = ("softmax", "linear", "linrec", "hydra")
+FLOOR = "copy floor"
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_TOKENS = 8192
 
 
-def floor_seconds(n: int, tokens: int, d: int, device: str, repeats: int) -> float:
-    """Best time to copy q, k, v and an output of shape (tokens // n, n, d) once each."""
-    q, k, v = attention_inputs("hydra", n, batch=max(1, tokens // n), d=d, device=device)
-    out = torch.empty_like(q)
-    copies = time_call(lambda: [x.clone() for x in (q, k, v, out)], repeats=repeats, device=device)
-    return copies.best
+def copy_floor(q: Tensor, k: Tensor, v: Tensor, causal: bool = False) -> list[Tensor]:
+    """The memory-traffic floor, called like a kernel: copy q, k, v and an output-sized tensor.
+
+    Args:
+        q, k, v: ``(..., n, d)``.
+        causal: ignored (a copy has no direction).
+
+    Returns:
+        The four copies, each ``(..., n, d)``.
+    """
+    return [x.clone() for x in (q, k, v, torch.empty_like(q))]
 
 
 def run_sweeps(lengths: list[int], tokens: int, d: int, device: str, repeats: int) -> pd.DataFrame:
@@ -65,18 +70,16 @@ def run_sweeps(lengths: list[int], tokens: int, d: int, device: str, repeats: in
         for backward in (False, True):
             label = f"{'causal' if causal else 'bidirectional'}, {'fwd+bwd' if backward else 'fwd'}"
             print(f"-- {label}", flush=True)
+            kernels = {kind: ATTENTION_KERNELS[kind] for kind in KINDS}
+            if causal and not backward:
+                kernels[FLOOR] = copy_floor  # timed in turns with the forward passes it bounds
             tables.append(
                 sweep_lengths(
-                    KINDS, lengths, d=d, tokens=tokens, heads=2, causal=causal,
+                    kernels, lengths, d=d, tokens=tokens, heads=2, causal=causal,
                     backward=backward, repeats=repeats, device=device, progress=True,
                 )
             )  # fmt: skip
-    floor = pd.DataFrame(
-        {"kind": "copy floor", "n": n, "batch": max(1, tokens // n), "d": d,
-         "seconds": floor_seconds(n, tokens, d, device, repeats)}
-        for n in lengths
-    )  # fmt: skip
-    return pd.concat([*tables, floor], ignore_index=True)
+    return pd.concat(tables, ignore_index=True)
 
 
 def report(table: pd.DataFrame) -> list[str]:
@@ -84,8 +87,7 @@ def report(table: pd.DataFrame) -> list[str]:
 
     def seconds(kind: str, n: int, causal: bool = True, backward: bool = True) -> float:
         rows = table[(table.kind == kind) & (table.n == n)]
-        if kind != "copy floor":
-            rows = rows[(rows.causal == causal) & (rows.backward == backward)]
+        rows = rows[(rows.causal == causal) & (rows.backward == backward)]
         return float(rows.seconds.iloc[0])
 
     lines = []
@@ -103,7 +105,9 @@ def report(table: pd.DataFrame) -> list[str]:
         f"hydra causal forward+backward, time per token, max/min over n = "
         f"{per_token.max() / per_token.min():.2f}x (target <= 1.5x)"
     )
-    worst = max(seconds("hydra", n, backward=False) / seconds("copy floor", n) for n in lengths)
+    worst = max(
+        seconds("hydra", n, backward=False) / seconds(FLOOR, n, backward=False) for n in lengths
+    )
     lines.append(f"hydra causal forward / copy floor, worst n: {worst:.1f}x (target <= 3x)")
     return lines
 
@@ -111,7 +115,7 @@ def report(table: pd.DataFrame) -> list[str]:
 def plot(table: pd.DataFrame, title: str):
     """Time per token against n, one panel per direction x mode, the floor dashed."""
     figure, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
-    floor = table[table.kind == "copy floor"]
+    floor = table[table.kind == FLOOR]
     for row, causal in enumerate((True, False)):
         for column, backward in enumerate((False, True)):
             ax = axes[row, column]
@@ -120,9 +124,7 @@ def plot(table: pd.DataFrame, title: str):
                 points = panel[panel.kind == kind]
                 per_token = points.seconds / (points.batch * points.n) * 1e9
                 ax.plot(points.n, per_token, "o-", color=KIND_COLOURS[kind], label=kind)
-            ax.plot(
-                floor.n, floor.seconds / (floor.batch * floor.n) * 1e9, "k--", label="copy floor"
-            )
+            ax.plot(floor.n, floor.seconds / (floor.batch * floor.n) * 1e9, "k--", label=FLOOR)
             ax.set(xscale="log", yscale="log", xlabel="sequence length n", ylabel="ns per token")
             ax.set_title(
                 f"{'causal' if causal else 'bidirectional'}, "

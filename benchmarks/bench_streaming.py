@@ -13,10 +13,11 @@ For a history of n items and one new item, three ways to get the new scores (d =
 Each is measured for one user per call (the latency of serving one user) and for a batch of
 users per call (a server collecting new interactions; the time is divided by the number of
 users, so it is per new interaction), all three under ``torch.inference_mode`` as a server
-would run them. Each point is the best of ``--repeats`` timed batches (15: on a shared machine
-the noise comes in bursts that can spoil a few batches in a row). Writes
-``benchmarks/results/streaming_<device>.csv`` and prints the time of each per new interaction
-and the ratios (c)/(a) and (b)/(a). Target
+would run them. Each point is the best of ``--repeats`` timed batches (15), the batches of
+all lengths and all three ways taken in turns (``benchmark.time_calls``): on a shared machine
+the noise comes in bursts of seconds, which then slow every way alike instead of a few points.
+Writes ``benchmarks/results/streaming_<device>.csv`` and prints the time of each per new
+interaction and the ratios (c)/(a) and (b)/(a). Target
 (issue #7): (c)/(a) >= 20 at n = 200, and (a) flat in n.
 
 The script restarts itself once with glibc ``malloc`` told to keep freed memory

@@ -7,7 +7,8 @@ the measuring lives here. Four ideas, one function each:
   how many calls to run back to back so that one repeat lasts long enough for the clock to be
   trusted, and keeps the **best** (and the median) of several repeats. The best is the usual
   choice for micro-benchmarks (Python's ``timeit`` makes it too): noise from other programs
-  only ever makes a call slower, never faster.
+  only ever makes a call slower, never faster. ``time_calls({key: fn})`` times several
+  functions with their repeats interleaved, so that a burst of noise hits all of them alike.
 - ``peak_memory(fn)``: the most bytes of tensor memory that one call held at any moment, above
   what was allocated before the call (the inputs you built beforehand do not count; the output,
   alive when the call ends, does).
@@ -38,7 +39,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,6 +186,8 @@ def time_call(
        timed alone would mostly measure the clock.
     2. Time ``repeats`` batches of that many calls; report the best and the median, per call.
 
+    To compare several functions, time them together with ``time_calls``.
+
     Args:
         fn: the work, with no arguments (wrap it: ``lambda: kernel(q, k, v)``).
         repeats: number of timed batches (at least 1).
@@ -195,11 +198,44 @@ def time_call(
     Returns:
         A ``Timing`` (seconds per call).
     """
+    timings = time_calls(
+        {"fn": fn}, repeats=repeats, min_seconds=min_seconds, max_number=max_number, device=device
+    )
+    return timings["fn"]
+
+
+def time_calls(
+    calls: Mapping[Hashable, Callable[[], object]],
+    *,
+    repeats: int = 5,
+    min_seconds: float = 0.02,
+    max_number: int = 10_000,
+    device: str | torch.device = "cpu",
+) -> dict[Hashable, Timing]:
+    """Time several functions as ``time_call`` does, their repeats interleaved.
+
+    Each function is warmed up and given its number of calls per batch first; then come
+    ``repeats`` rounds, and each round times one batch of every function in turn.
+
+    Why interleave: on a shared machine the noise comes in bursts that last seconds. Timed one
+    function after another, a burst can spoil every repeat of one function and none of the
+    next, and the ratio of their times (the number a benchmark is after) is then wrong.
+    Interleaved, a burst spoils one round of every function, and the best of the rounds still
+    sees the quiet machine for all of them.
+
+    Args:
+        calls: ``{key: function with no arguments}``; every function stays alive (with what it
+            holds, e.g. its inputs) until all are timed.
+        repeats, min_seconds, max_number, device: as for ``time_call``.
+
+    Returns:
+        ``{key: Timing}`` (seconds per call), keys in the order of ``calls``.
+    """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1; got {repeats}")
     device = torch.device(device)
 
-    def run_batch(number: int) -> float:
+    def run_batch(fn: Callable[[], object], number: int) -> float:
         _synchronize(device)
         start = time.perf_counter()
         for _ in range(number):
@@ -207,12 +243,21 @@ def time_call(
         _synchronize(device)
         return time.perf_counter() - start
 
-    run_batch(1)  # warm-up
-    number = 1
-    while number < max_number and run_batch(number) < min_seconds:
-        number = min(2 * number, max_number)
-    per_call = [run_batch(number) / number for _ in range(repeats)]
-    return Timing(min(per_call), statistics.median(per_call), number, repeats)
+    numbers = {}
+    for key, fn in calls.items():
+        run_batch(fn, 1)  # warm-up
+        number = 1
+        while number < max_number and run_batch(fn, number) < min_seconds:
+            number = min(2 * number, max_number)
+        numbers[key] = number
+    per_call: dict[Hashable, list[float]] = {key: [] for key in calls}
+    for _ in range(repeats):
+        for key, fn in calls.items():
+            per_call[key].append(run_batch(fn, numbers[key]) / numbers[key])
+    return {
+        key: Timing(min(seconds), statistics.median(seconds), numbers[key], repeats)
+        for key, seconds in per_call.items()
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,8 +389,10 @@ def sweep_lengths(
     """Time (and measure the peak memory of) attention kernels at each sequence length.
 
     For each kernel and each n: build inputs with ``attention_inputs`` (so softmax and linear
-    split d into ``heads`` heads, Hydra always has d heads of one feature), then
-    ``time_call`` and ``peak_memory`` on one call ``kernel(q, k, v, causal=causal)``.
+    split d into ``heads`` heads, Hydra always has d heads of one feature); time one call
+    ``kernel(q, k, v, causal=causal)`` at every point together, with ``time_calls`` (repeats
+    interleaved, so that a burst of machine noise cannot spoil one kernel's curve and not
+    another's; all points' inputs are held meanwhile); then ``peak_memory`` of each.
 
     What is held fixed as n grows:
         - by default the **batch** (``batch`` sequences): the work per call then grows
@@ -364,9 +411,9 @@ def sweep_lengths(
         backward: time forward + backward (gradients of ``out.sum()`` to q, k and v)
             instead of the forward pass alone (which runs under ``torch.no_grad``).
         memory: also measure peak memory (one extra, profiled call per point).
-        repeats, min_seconds: passed to ``time_call``.
+        repeats, min_seconds: passed to ``time_calls``.
         dtype, device, seed: of the inputs.
-        progress: print one line per measurement (for long sweeps).
+        progress: print one line per point once all are measured (for long sweeps).
 
     Returns:
         One row per (kind, n), columns ``kind, n, batch, d, heads, causal, backward,
@@ -378,7 +425,7 @@ def sweep_lengths(
         if isinstance(kinds, Mapping)
         else {kind: ATTENTION_KERNELS[kind] for kind in kinds}
     )
-    rows = []
+    points = {}  # (kind, n) -> (rows in the batch, the call to time)
     for kind, kernel in kernels.items():
         for n in lengths:
             rows_in_batch = max(1, tokens // n) if tokens is not None else batch
@@ -392,26 +439,34 @@ def sweep_lengths(
                 device=device,
                 seed=seed,
             )
-            work = _attention_call(kernel, q, k, v, causal, backward)
-            timing = time_call(work, repeats=repeats, min_seconds=min_seconds, device=device)
-            peak = peak_memory(work, device=device) if memory else math.nan
-            rows.append(
-                {
-                    "kind": kind,
-                    "n": n,
-                    "batch": rows_in_batch,
-                    "d": d,
-                    "heads": d if kind == "hydra" else heads,
-                    "causal": causal,
-                    "backward": backward,
-                    "seconds": timing.best,
-                    "median_seconds": timing.median,
-                    "tokens_per_second": rows_in_batch * n / timing.best,
-                    "peak_bytes": peak,
-                }
-            )
-            if progress:
-                print(f"{kind:>10}  n={n:<6} {timing.best * 1e3:10.3f} ms  {peak / 2**20:9.2f} MiB")
+            points[kind, n] = rows_in_batch, _attention_call(kernel, q, k, v, causal, backward)
+    timings = time_calls(
+        {point: work for point, (_, work) in points.items()},
+        repeats=repeats,
+        min_seconds=min_seconds,
+        device=device,
+    )
+    rows = []
+    for (kind, n), (rows_in_batch, work) in points.items():
+        timing = timings[kind, n]
+        peak = peak_memory(work, device=device) if memory else math.nan
+        rows.append(
+            {
+                "kind": kind,
+                "n": n,
+                "batch": rows_in_batch,
+                "d": d,
+                "heads": d if kind == "hydra" else heads,
+                "causal": causal,
+                "backward": backward,
+                "seconds": timing.best,
+                "median_seconds": timing.median,
+                "tokens_per_second": rows_in_batch * n / timing.best,
+                "peak_bytes": peak,
+            }
+        )
+        if progress:
+            print(f"{kind:>10}  n={n:<6} {timing.best * 1e3:10.3f} ms  {peak / 2**20:9.2f} MiB")
     return pd.DataFrame(rows)
 
 
@@ -557,4 +612,5 @@ __all__ = [
     "peak_memory",
     "sweep_lengths",
     "time_call",
+    "time_calls",
 ]

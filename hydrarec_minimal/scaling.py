@@ -11,8 +11,9 @@ update of ``hydrarec_minimal.streaming`` against recomputing from scratch:
     epoch_seconds_side_by_side({"SASRec": (model, optimizer, batches), ...})
 
 Inputs are random item ids (speed does not depend on which items, nor on trained weights).
-Times are the best of a few repeats (``benchmark.time_call``); memory is the peak of tensor
-memory during one call (``benchmark.peak_memory``).
+Times are the best of a few repeats, every call of one measurement timed in turns
+(``benchmark.time_calls``: a burst of machine noise then slows all of them alike); memory is
+the peak of tensor memory during one call (``benchmark.peak_memory``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 from torch import Tensor
 
 from hydrarec_minimal.batches import TrainBatch
-from hydrarec_minimal.benchmark import peak_memory, time_call
+from hydrarec_minimal.benchmark import peak_memory, time_calls
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.streaming import start_state, step
 from hydrarec_minimal.train import LOSSES, sequence_loss, train_one_epoch
@@ -86,7 +87,7 @@ def sweep_model_lengths(
         One row per (attention, n): ``kind`` (the attention, as in ``sweep_lengths``), ``n,
         batch, train_seconds, infer_seconds, train_peak_bytes, infer_peak_bytes``.
     """
-    rows = []
+    calls = {}  # (attention, n, "train" or "infer") -> the call to time
     for attention in attentions:
         model = build_model(attention, max(lengths), direction=direction, **config)
         num_items = model.config.num_items
@@ -108,10 +109,15 @@ def sweep_model_lengths(
                 with torch.no_grad():
                     return model.score_last(inputs)
 
+            calls[attention, n, "train"], calls[attention, n, "infer"] = train_step, infer
+    timings = time_calls(calls, repeats=repeats, min_seconds=0.05)
+    rows = []
+    for attention in attentions:
+        for n in lengths:
             row = {"kind": attention, "n": n, "batch": batch}
-            for name, call in (("train", train_step), ("infer", infer)):
-                row[f"{name}_seconds"] = time_call(call, repeats=repeats, min_seconds=0.05).best
-                row[f"{name}_peak_bytes"] = peak_memory(call)
+            for name in ("train", "infer"):
+                row[f"{name}_seconds"] = timings[attention, n, name].best
+                row[f"{name}_peak_bytes"] = peak_memory(calls[attention, n, name])
             rows.append(row)
             if progress:
                 print(
@@ -152,12 +158,12 @@ def streaming_costs(
         lengths: history lengths n.
         users: users per call (batch size).
         seed: of the random histories.
-        repeats: timed batches per measurement (``benchmark.time_call``; more repeats resist
-            a noisy machine better).
+        repeats: timed batches per call, every call (all n, all three ways) timed in turns
+            (``benchmark.time_calls``; more repeats resist a noisy machine better).
 
     Returns:
         One row per n: ``n``, ``users`` and the three times (the best of
-        ``benchmark.time_call``'s repeats, divided by ``users``: seconds per new interaction).
+        ``benchmark.time_calls``' repeats, divided by ``users``: seconds per new interaction).
     """
     if users < 1:
         raise ValueError(f"users must be at least 1, got {users}")
@@ -169,24 +175,23 @@ def streaming_costs(
             )
         model.eval()
     device = next(hydra.parameters()).device
-    rows = []
+    calls = {}  # (n, way) -> the call to time
     for n in lengths:
         history = random_histories(users, n + 1, hydra.config.num_items, seed).to(device)
         state = start_state(hydra, users)
         for t in range(n):
             state, _ = step(hydra, state, history[:, t])
         new_item = history[:, n]
-        with torch.inference_mode():  # all three as a server would run them
-            calls = {
-                "streaming step (hydra)": lambda s=state, i=new_item: step(hydra, s, i),
-                "recompute hydra": lambda h=history: hydra.score_last(h),
-                "recompute SASRec": lambda h=history: sasrec.score_last(h),
-            }
-            times = {
-                name: time_call(call, repeats=repeats, device=device).best / users
-                for name, call in calls.items()
-            }
-        rows.append({"n": n, "users": users} | times)
+        calls[n, "streaming step (hydra)"] = lambda s=state, i=new_item: step(hydra, s, i)
+        calls[n, "recompute hydra"] = lambda h=history: hydra.score_last(h)
+        calls[n, "recompute SASRec"] = lambda h=history: sasrec.score_last(h)
+    with torch.inference_mode():  # all three as a server would run them
+        timings = time_calls(calls, repeats=repeats, device=device)
+    rows = [
+        {"n": n, "users": users}
+        | {way: timing.best / users for (length, way), timing in timings.items() if length == n}
+        for n in lengths
+    ]
     return pd.DataFrame(rows)
 
 

@@ -28,6 +28,7 @@ from hydrarec_minimal.benchmark import (
     steady_allocator,
     sweep_lengths,
     time_call,
+    time_calls,
 )
 
 MIB = 2**20
@@ -113,6 +114,20 @@ def test_time_call_runs_warm_up_then_repeats_and_reports_per_call_seconds():
     # warm-up (1) + one calibration batch of 1 call + 3 timed batches of 1 call
     assert len(calls) == 5
     assert 0 < timing.best <= timing.median
+
+
+def test_time_calls_takes_its_timed_batches_in_turns():
+    order = []
+    timings = time_calls(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+        repeats=3,
+        min_seconds=0.0,
+    )
+    assert list(timings) == ["a", "b"] and all(t.repeats == 3 for t in timings.values())
+    # each warmed up and calibrated on its own (2 calls each), then a, b, a, b, a, b
+    assert order == ["a", "a", "b", "b"] + ["a", "b"] * 3
+    with pytest.raises(ValueError, match="repeats"):
+        time_calls({"a": lambda: None}, repeats=0)
 
 
 def test_time_call_batches_short_calls_until_a_batch_is_long_enough():
