@@ -79,8 +79,9 @@ def sweep_model_lengths(
         batch: histories per call, the same at every n.
         direction: "causal" (targets = the next items) or "bidirectional" (inputs and
             targets both the history: the cost is that of a cloze step that masks nothing).
-        repeats: timed repeats (the best is reported).
-        progress: print a line per measurement.
+        repeats: timed repeats, every call (each attention and n, training and inference)
+            timed in turns (``benchmark.time_calls``); the best is reported.
+        progress: print one line per (attention, n) once all are measured.
         **config: other ``ModelConfig`` fields (dim, layers, heads, num_items, ...).
 
     Returns:
