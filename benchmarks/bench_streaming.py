@@ -1,7 +1,7 @@
 """Benchmark: the cost of refreshing one user's recommendations after a new interaction.
 
     python benchmarks/bench_streaming.py [--lengths 16 32 64 128 200 400 800 1600] [--users 1 64]
-                                         [--repeats 15] [--device cpu]
+                                         [--repeats 15] [--device cpu] [--eager-only]
 
 For a history of n items and one new item, three ways to get the new scores (d = 64, 2 layers,
 1,682 items as in ML-100K, untrained weights: speed does not depend on them):
@@ -10,6 +10,11 @@ For a history of n items and one new item, three ways to get the new scores (d =
     (b) causal HydraRec recomputed over the whole history (``score_last``)  -- O(n·d)
     (c) SASRec (softmax attention) recomputed over the whole history       -- O(n²·d)
 
+and, unless ``--eager-only``, (a) and (c) compiled (``streaming.compile_step`` and
+``compiled.CompiledInference`` of SASRec's ``score_last``, the same compiler settings for
+both: compiling one side only would flatter it). Compiling takes a few minutes in all (the
+step once per batch size, SASRec once per length; inductor caches what it built).
+
 Each is measured for one user per call (the latency of serving one user) and for a batch of
 users per call (a server collecting new interactions; the time is divided by the number of
 users, so it is per new interaction), all three under ``torch.inference_mode`` as a server
@@ -17,8 +22,8 @@ would run them. Each point is the best of ``--repeats`` timed batches (15), the 
 all lengths and all three ways taken in turns (``benchmark.time_calls``): on a shared machine
 the noise comes in bursts of seconds, which then slow every way alike instead of a few points.
 Writes ``benchmarks/results/streaming_<device>.csv`` and prints the time of each per new
-interaction and the ratios (c)/(a) and (b)/(a). Target
-(issue #7): (c)/(a) >= 20 at n = 200, and (a) flat in n.
+interaction and the ratios (c)/(a) and (b)/(a), eager and compiled. Target (issue #7):
+(c)/(a) >= 20 at n = 200, and (a) flat in n.
 
 The script restarts itself once with glibc ``malloc`` told to keep freed memory
 (``benchmark.steady_allocator``): otherwise page faults on freshly returned memory add noise
@@ -39,11 +44,15 @@ from hydrarec_minimal.scaling import build_model, streaming_costs
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure(lengths: list[int], users: int, repeats: int, device: torch.device) -> pd.DataFrame:
+def measure(
+    lengths: list[int], users: int, repeats: int, device: torch.device, compiled: bool
+) -> pd.DataFrame:
     longest = max(lengths) + 1
     hydra = build_model("hydra", longest).to(device)
     sasrec = build_model("softmax", longest).to(device)
-    table = streaming_costs(hydra, sasrec, lengths, users=users, repeats=repeats)
+    if compiled:
+        print(f"users={users}: compiling the step and SASRec at {len(lengths)} lengths ...")
+    table = streaming_costs(hydra, sasrec, lengths, users=users, repeats=repeats, compiled=compiled)
     for _, row in table.iterrows():
         times = row.drop(["n", "users"])
         print(
@@ -65,26 +74,38 @@ def main() -> None:
         "--repeats", type=int, default=15, help="timed batches per point, best kept (15)"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--eager-only", action="store_true", help="skip the compiled step and SASRec"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     print(describe_machine(device))
     table = pd.concat(
-        [measure(args.lengths, users, args.repeats, device) for users in args.users],
+        [
+            measure(args.lengths, users, args.repeats, device, not args.eager_only)
+            for users in args.users
+        ],
         ignore_index=True,
     )
     RESULTS.mkdir(exist_ok=True)
     table.to_csv(RESULTS / f"streaming_{device.type}.csv", index=False)
     for users, rows in table.groupby("users"):
-        print(f"\n{users} user(s) per call, per new interaction:")
-        for _, row in rows.iterrows():
-            print(
-                f"  n={int(row.n):<5} SASRec recompute / streaming = "
-                f"{row['recompute SASRec'] / row['streaming step (hydra)']:6.1f}x   "
-                f"hydra recompute / streaming = "
-                f"{row['recompute hydra'] / row['streaming step (hydra)']:6.1f}x"
-            )
-        steps = rows["streaming step (hydra)"]
-        print(f"  streaming step, max/min over n: {steps.max() / steps.min():.2f}x")
+        print(f"\n{users} user(s) per call: ratios of the times per new interaction")
+        print(ratios(rows).round(1).to_string(index=False))
+        for way in [column for column in rows if column.startswith("streaming step")]:
+            print(f"  {way}: slowest / fastest over n = {rows[way].max() / rows[way].min():.2f}x")
+
+
+def ratios(rows: pd.DataFrame) -> pd.DataFrame:
+    """Recompute / streaming step for one number of users: one row per n."""
+    step, fast_step = rows["streaming step (hydra)"], rows.get("streaming step (hydra, compiled)")
+    table = pd.DataFrame({"n": rows.n})
+    table["hydra recompute / step"] = rows["recompute hydra"] / step
+    table["SASRec / step"] = rows["recompute SASRec"] / step
+    if fast_step is not None:
+        table["SASRec / compiled step"] = rows["recompute SASRec"] / fast_step
+        table["compiled SASRec / compiled step"] = rows["recompute SASRec (compiled)"] / fast_step
+    return table
 
 
 if __name__ == "__main__":

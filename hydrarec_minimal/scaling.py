@@ -27,8 +27,9 @@ from torch import Tensor
 
 from hydrarec_minimal.batches import TrainBatch
 from hydrarec_minimal.benchmark import peak_memory, time_calls
+from hydrarec_minimal.compiled import CompiledInference
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.streaming import start_state, step
+from hydrarec_minimal.streaming import compile_step, start_state, step
 from hydrarec_minimal.train import LOSSES, sequence_loss, train_one_epoch
 
 #: Catalogue size of the synthetic inputs: ML-100K's, so that scoring costs what it does there.
@@ -139,15 +140,20 @@ def streaming_costs(
     users: int = 1,
     seed: int = 0,
     repeats: int = 5,
+    compiled: bool = False,
 ) -> pd.DataFrame:
-    """Seconds per new interaction to refresh users' scores, three ways.
+    """Seconds per new interaction to refresh users' scores, three ways (five if compiled).
 
     For ``users`` users, each with a history of ``n`` items and one new item, all handled in
     one batched call:
 
     - ``streaming step (hydra)``: ``streaming.step`` on the saved states, O(d) per layer;
     - ``recompute hydra``: causal HydraRec's ``score_last`` over all n + 1 items, O(n·d);
-    - ``recompute SASRec``: the same with softmax attention, O(n²·d).
+    - ``recompute SASRec``: the same with softmax attention, O(n²·d);
+    - with ``compiled``, also ``streaming step (hydra, compiled)`` (``streaming.compile_step``)
+      and, so that the comparison stays fair, ``recompute SASRec (compiled)``
+      (``compiled.CompiledInference`` of its ``score_last``, the same compiler settings).
+      Compiling takes tens of seconds per shape (once for the step, once per n for SASRec).
 
     ``users=1`` is the latency of serving one user; more users is the throughput of a server
     that collects new interactions into batches (the fixed cost of each call is shared).
@@ -159,11 +165,12 @@ def streaming_costs(
         lengths: history lengths n.
         users: users per call (batch size).
         seed: of the random histories.
-        repeats: timed batches per call, every call (all n, all three ways) timed in turns
+        repeats: timed batches per call, every call (all n, all ways) timed in turns
             (``benchmark.time_calls``; more repeats resist a noisy machine better).
+        compiled: add the two compiled ways.
 
     Returns:
-        One row per n: ``n``, ``users`` and the three times (the best of
+        One row per n: ``n``, ``users`` and the times (the best of
         ``benchmark.time_calls``' repeats, divided by ``users``: seconds per new interaction).
     """
     if users < 1:
@@ -176,6 +183,9 @@ def streaming_costs(
             )
         model.eval()
     device = next(hydra.parameters()).device
+    if compiled:
+        fast_step = compile_step(hydra)
+        fast_sasrec = CompiledInference(sasrec.score_last)
     calls = {}  # (n, way) -> the call to time
     for n in lengths:
         history = random_histories(users, n + 1, hydra.config.num_items, seed).to(device)
@@ -186,7 +196,12 @@ def streaming_costs(
         calls[n, "streaming step (hydra)"] = lambda s=state, i=new_item: step(hydra, s, i)
         calls[n, "recompute hydra"] = lambda h=history: hydra.score_last(h)
         calls[n, "recompute SASRec"] = lambda h=history: sasrec.score_last(h)
-    with torch.inference_mode():  # all three as a server would run them
+        if compiled:
+            calls[n, "streaming step (hydra, compiled)"] = lambda s=state, i=new_item: fast_step(
+                s, i
+            )
+            calls[n, "recompute SASRec (compiled)"] = lambda h=history: fast_sasrec(h)
+    with torch.inference_mode():  # all as a server would run them
         timings = time_calls(calls, repeats=repeats, device=device)
     rows = [
         {"n": n, "users": users}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
 from hydrarec_minimal import scaling
 from hydrarec_minimal.batches import TrainBatch
+from hydrarec_minimal.compiled import CompiledInference
 from hydrarec_minimal.scaling import (
     build_model,
     epoch_seconds_side_by_side,
@@ -14,6 +17,7 @@ from hydrarec_minimal.scaling import (
     streaming_costs,
     sweep_model_lengths,
 )
+from hydrarec_minimal.streaming import compile_step
 
 
 def test_random_histories_are_seeded_item_ids_without_padding():
@@ -60,6 +64,18 @@ def test_streaming_costs_need_models_longer_than_every_history():
     assert list(table.columns) == [
         "n", "users", "streaming step (hydra)", "recompute hydra", "recompute SASRec"
     ]  # fmt: skip
+
+
+def test_compiled_streaming_costs_add_the_compiled_step_and_the_compiled_sasrec(monkeypatch):
+    # without autotuning: a minute less of compiling, the same two compiled programs
+    monkeypatch.setattr(scaling, "compile_step", partial(compile_step, autotune=False))
+    monkeypatch.setattr(scaling, "CompiledInference", partial(CompiledInference, autotune=False))
+    hydra = build_model("hydra", 8, dim=8, num_items=20)
+    sasrec = build_model("softmax", 8, dim=8, num_items=20)
+    table = streaming_costs(hydra, sasrec, [4], users=2, repeats=1, compiled=True)
+    compiled_ways = ["streaming step (hydra, compiled)", "recompute SASRec (compiled)"]
+    assert list(table.columns)[-2:] == compiled_ways
+    assert (table[compiled_ways] > 0).all().all()
 
 
 class CountingBatches:
