@@ -3,32 +3,43 @@
 Eager PyTorch runs an operation at a time, and each costs a few microseconds of dispatch
 whatever its size. A streaming step (``streaming.step``) is some forty operations on
 ``(batch, 64)`` tensors, so for one user it is almost all dispatch: about 0.3 ms on two CPU
-cores, for arithmetic that takes a few microseconds. ``torch.compile`` traces the function
-once and generates fused kernels (C++ on a CPU, Triton on a GPU) called from one wrapper:
+cores, for arithmetic that takes a few microseconds. Compiled ahead of time, the same step
+is a handful of fused C++ kernels behind one call:
 
-    fast = CompiledInference(lambda items: model.score_last(items))
+    fast = CompiledInference(model.score_last)
     scores = fast(items)          # first call at a shape: compiles (seconds); then fast
 
-Two inductor options matter at these sizes:
+How: ``torch.export`` traces the function, for the shapes of the first call, into a graph
+of ATen operations; AOTInductor (``torch._inductor.aoti_compile_and_package``) compiles the
+graph into a shared library with the weights inside, and ``aoti_load_package`` loads it as a
+callable. Unlike ``torch.compile``, the loaded program checks nothing before it runs (no
+guards: on two CPU cores ``torch.compile`` spent about 30 of the 65 µs of its compiled
+streaming step deciding whether its code still applied), so the inputs' signature (shapes,
+strides, dtypes, devices) is checked here, and a new signature compiles a new program.
+Inductor's settings at compile time:
 
 - ``freezing``: the weights become constants of the program, so inductor can fold them and
-  pre-pack the matrices of the linear layers (copies, made when a shape is first compiled):
-  **build a new ``CompiledInference`` after changing the weights**, or it may mix old and new.
+  pre-pack the matrices of the linear layers. They are copies: **build a new
+  ``CompiledInference`` after changing the weights**.
 - ``max_autotune`` (``autotune=True``): inductor times its own small matrix-multiply kernels
-  against the library call at each shape and keeps the faster (at batch 1 its own win several
-  times over). It makes compiling slower (tens of seconds on a CPU).
+  against the library call at each shape and keeps the faster (at batch 1, its own by
+  several times). It makes compiling slower (tens of seconds on a CPU).
+- ``torch.use_deterministic_algorithms`` off: training switches it on
+  (``train.seed_everything``) and it stays on in that process; inductor then writes slower
+  code (the compiled streaming step took 0.22 instead of 0.034 ms). The caller's setting is put back afterwards;
+  the compiled CPU kernels give the same results on every call anyway.
 
-Every call runs under ``torch.inference_mode`` (freezing needs gradients off). Each new input
-shape compiles again (``dynamic=False``: a server calls with a few fixed batch sizes). Where
-compiling is impossible (no C++ compiler, a Python version or platform that ``torch.compile``
-does not support), the first call warns once and every call runs the eager function: the
-same results at eager speed.
+Every call runs under ``torch.inference_mode``. Where compiling is impossible (no C++
+compiler, a platform or a function that export or AOTInductor cannot handle), the first call
+warns once and every call runs the eager function: the same results at eager speed.
 """
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 import torch
@@ -42,93 +53,87 @@ class CompiledInference(Generic[Result]):
 
     Args:
         function: a function of positional tensor arguments, e.g. a model's ``score_last``;
-            the weights it uses are read once per input shape.
+            the weights it uses are copied into each compiled program.
         autotune: let inductor time its own matrix-multiply kernels (slower to compile, faster
             to run at small batches).
 
     Attributes:
-        fallback_reason: ``None`` while compiled; else why compiling failed (the calls are
+        fallback_reason: ``None`` while compiling works; else why it failed (the calls are
             then eager).
-        compiled_signatures: the input signatures compiled so far (one compile each).
+        programs: ``{input signature: compiled program}``, one compile each.
     """
 
     def __init__(self, function: Callable[..., Result], *, autotune: bool = True) -> None:
         self.function = function
+        self.autotune = autotune
         self.fallback_reason: str | None = None
-        self.compiled_signatures: set[tuple] = set()
-        try:
-            self._compiled = torch.compile(
-                function, dynamic=False, options={"max_autotune": autotune}
-            )
-        except Exception as error:  # e.g. a Python version that torch.compile does not support
-            self._fall_back(error)
+        self.programs: dict[tuple, Callable[..., Result]] = {}
+        self._folder = tempfile.TemporaryDirectory(prefix="hydrarec_compiled_")
 
     def __call__(self, *args: Tensor) -> Result:
         with torch.inference_mode():
             if self.fallback_reason is None:
+                signature = tuple((a.shape, a.stride(), a.dtype, a.device) for a in args)
+                program = self.programs.get(signature)
+                if program is not None:
+                    return program(*args)
                 try:
-                    return self._call_with_free_algorithms(args)
+                    program = self._compile(args)
+                    result = program(*args)
                 except Exception as error:
                     # An error of the function itself is raised again by the eager call below
                     # (and compiling stays on); if the eager call works, the compiler failed.
                     result = self.function(*args)
                     self._fall_back(error)
                     return result
+                self.programs[signature] = program
+                return result
             return self.function(*args)
 
-    def _call_with_free_algorithms(self, args: tuple[Tensor, ...]) -> Result:
-        """Call the compiled function with ``torch.use_deterministic_algorithms`` off.
-
-        Training switches it on (``train.seed_everything``) and it stays on in that process;
-        inductor then generates slower code (a streaming step takes almost twice as long).
-        Inductor's CPU kernels give the same results run after run anyway, and dynamo would
-        compile again if the setting changed between calls, so every compiled call runs with
-        it off and the caller's setting is put back afterwards.
-        """
+    def _compile(self, args: tuple[Tensor, ...]) -> Callable[..., Result]:
+        """Export ``function`` at the shapes of ``args`` and compile it with AOTInductor."""
+        # export traces ordinary tensors: copies made outside inference mode
+        with torch.inference_mode(False):
+            examples = tuple(arg.clone() for arg in args)
+        settings = {
+            "freezing": True,
+            "max_autotune": self.autotune,
+            "autotune_num_choices_displayed": 0,  # no timing tables on the screen
+            "max_autotune_report_choices_stats": False,
+        }
         deterministic = torch.are_deterministic_algorithms_enabled()
-        if not deterministic:
-            return self._call_compiled(args)
         warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
         torch.use_deterministic_algorithms(False)
         try:
-            return self._call_compiled(args)
+            with (
+                torch.inference_mode(False),
+                torch.no_grad(),
+                torch._inductor.config.patch(settings),
+                warnings.catch_warnings(),
+            ):
+                warnings.filterwarnings("ignore", "TypedStorage is deprecated")  # inductor's
+                exported = torch.export.export(_AsModule(self.function), examples)
+                package = Path(self._folder.name) / f"program_{len(self.programs)}.pt2"
+                torch._inductor.aoti_compile_and_package(exported, package_path=str(package))
         finally:
-            torch.use_deterministic_algorithms(True, warn_only=warn_only)
-
-    def _call_compiled(self, args: tuple[Tensor, ...]) -> Result:
-        """Call the compiled function; compile under our settings at a new input signature.
-
-        Inductor reads ``freezing`` from its global settings when it compiles, not from
-        ``torch.compile``'s options, and switching it for every call costs more than a
-        streaming step, so it is switched on only around the first call at each signature
-        (shape, strides, dtype, device, and whether a tensor is an inference tensor: what
-        dynamo specialises on, so what makes it compile again).
-        Dynamo also stops compiling a function after 8 shapes (its ``recompile_limit``) and
-        quietly runs the rest eagerly; here each signature compiles exactly once by design
-        (a benchmark may use a dozen lengths), so the limit is lifted for those first calls.
-        """
-        signature = tuple(
-            (arg.shape, arg.stride(), arg.dtype, arg.device, arg.is_inference()) for arg in args
-        )
-        if signature in self.compiled_signatures:
-            return self._compiled(*args)
-        dynamo_limit = torch._dynamo.config.accumulated_recompile_limit
-        quiet = {"autotune_num_choices_displayed": 0, "max_autotune_report_choices_stats": False}
-        with (
-            torch._inductor.config.patch(freezing=True, **quiet),  # quiet: no timing tables
-            torch._dynamo.config.patch(recompile_limit=dynamo_limit),
-            warnings.catch_warnings(),
-        ):
-            warnings.filterwarnings("ignore", "TypedStorage is deprecated")  # inside inductor
-            result = self._compiled(*args)
-        self.compiled_signatures.add(signature)
-        return result
+            torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        return torch._inductor.aoti_load_package(str(package))
 
     def _fall_back(self, error: Exception) -> None:
         self.fallback_reason = f"{type(error).__name__}: {error}".splitlines()[0]
         warnings.warn(
-            f"torch.compile cannot compile {self.function!r} ({self.fallback_reason}); "
-            "running it eagerly",
+            f"cannot compile {self.function!r} ({self.fallback_reason}); running it eagerly",
             RuntimeWarning,
             stacklevel=3,
         )
+
+
+class _AsModule(torch.nn.Module):
+    """``torch.export`` takes modules: this one's ``forward`` is ``function``."""
+
+    def __init__(self, function: Callable) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, *args: Tensor):
+        return self.function(*args)

@@ -14,8 +14,8 @@ and a new interaction updates it with the same work whatever the history length:
 
 The scores equal those of ``model.score_last`` on the whole history (tests check every prefix).
 For one user a step is some forty tiny operations, mostly PyTorch's per-operation overhead;
-``compile_step(model)`` returns the same step compiled into one program (``torch.compile``),
-several times faster, for serving.
+``compile_step(model)`` returns the same step compiled ahead of time into one program
+(``compiled.CompiledInference``), several times faster, for serving.
 
 Past ``max_len``: the full model only ever sees the last ``max_len`` items, which a running sum
 cannot forget. The streaming model keeps summing over the whole history and reuses the last
@@ -171,15 +171,10 @@ def compile_step(
 
     def fast_step(state: StreamState, items: Tensor) -> tuple[StreamState, Tensor]:
         check_step_inputs(model, state, items)
-        # The program is specialised on its inputs' memory layout and on whether they are
-        # inference tensors, and compiles again for every new one: a column of a batch of
-        # histories is made contiguous, a new or loaded state made like the states it returns.
-        sums, seen = state.sums, state.seen
-        if not sums.is_inference():
-            with torch.inference_mode():
-                sums, seen = sums.clone(), seen.clone()
-        sums, seen, scores = program(sums, seen, items.contiguous())
+        # a program is compiled for its inputs' memory layout: a column of a batch of
+        # histories (strided) is made contiguous, to use the same program as other items
+        sums, seen, scores = program(state.sums, state.seen, items.contiguous())
         return StreamState(sums=sums, seen=seen), scores
 
-    fast_step.program = program  # its compiled_signatures show how often it compiled
+    fast_step.compiled = program  # its .programs: one per batch size (and layout) compiled
     return fast_step
