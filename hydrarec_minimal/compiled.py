@@ -26,8 +26,8 @@ Inductor's settings at compile time:
   several times). It makes compiling slower (tens of seconds on a CPU).
 - ``torch.use_deterministic_algorithms`` off: training switches it on
   (``train.seed_everything``) and it stays on in that process; inductor then writes slower
-  code (the compiled streaming step took 0.22 instead of 0.034 ms). The caller's setting is put back afterwards;
-  the compiled CPU kernels give the same results on every call anyway.
+  code (the compiled streaming step took 0.22 instead of 0.034 ms). The caller's setting is
+  put back afterwards; the compiled CPU kernels give the same results on every call anyway.
 
 Every call runs under ``torch.inference_mode``. Where compiling is impossible (no C++
 compiler, a platform or a function that export or AOTInductor cannot handle), the first call
