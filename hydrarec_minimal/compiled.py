@@ -68,7 +68,11 @@ class CompiledInference(Generic[Result]):
         self.autotune = autotune
         self.fallback_reason: str | None = None
         self.programs: dict[tuple, Callable[..., Result]] = {}
-        self._folder = tempfile.TemporaryDirectory(prefix="hydrarec_compiled_")
+        # the compiled packages; removed with this object (a loaded library cannot be deleted
+        # on Windows, hence ignore_cleanup_errors)
+        self._folder = tempfile.TemporaryDirectory(
+            prefix="hydrarec_compiled_", ignore_cleanup_errors=True
+        )
 
     def __call__(self, *args: Tensor) -> Result:
         with torch.inference_mode():
