@@ -12,8 +12,9 @@ For a history of n items and one new item, three ways to get the new scores (d =
 
 and, unless ``--eager-only``, (a) and (c) compiled (``streaming.compile_step`` and
 ``compiled.CompiledInference`` of SASRec's ``score_last``, the same compiler settings for
-both: compiling one side only would flatter it). Compiling takes a few minutes in all (the
-step once per batch size, SASRec once per length; inductor caches what it built).
+both: compiling one side only would flatter it). Compiling takes most of the run's ten-odd
+minutes on two CPU cores (the step once per batch size, SASRec once per length and batch
+size); ``--eager-only`` takes under two.
 
 Each is measured for one user per call (the latency of serving one user) and for a batch of
 users per call (a server collecting new interactions; the time is divided by the number of
