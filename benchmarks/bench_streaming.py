@@ -1,7 +1,8 @@
 """Benchmark: the cost of refreshing one user's recommendations after a new interaction.
 
     python benchmarks/bench_streaming.py [--lengths 16 32 64 128 200 400 800 1600] [--users 1 64]
-                                         [--repeats 15] [--device cpu] [--eager-only]
+                                         [--repeats 15] [--device cpu]
+                                         [--eager-only | --no-autotune]
 
 For a history of n items and one new item, three ways to get the new scores (d = 64, 2 layers,
 1,682 items as in ML-100K, untrained weights: speed does not depend on them):
@@ -14,7 +15,9 @@ and, unless ``--eager-only``, (a) and (c) compiled (``streaming.compile_step`` a
 ``compiled.CompiledInference`` of SASRec's ``score_last``, the same compiler settings for
 both: compiling one side only would flatter it). Compiling takes most of the run's ten-odd
 minutes on two CPU cores (the step once per batch size, SASRec once per length and batch
-size); ``--eager-only`` takes under two.
+size); ``--eager-only`` (the only way off the CPU: compiled inference builds CPU programs
+only, see ``compiled.py``) takes under two, ``--no-autotune`` compiles without inductor's
+matrix-multiply autotuning (several times quicker to compile; see ``compiled.py``).
 
 Each is measured for one user per call (the latency of serving one user) and for a batch of
 users per call (a server collecting new interactions; the time is divided by the number of
@@ -46,14 +49,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def measure(
-    lengths: list[int], users: int, repeats: int, device: torch.device, compiled: bool
+    lengths: list[int],
+    users: int,
+    repeats: int,
+    device: torch.device,
+    compiled: bool,
+    autotune: bool,
 ) -> pd.DataFrame:
     longest = max(lengths) + 1
     hydra = build_model("hydra", longest).to(device)
     sasrec = build_model("softmax", longest).to(device)
     if compiled:
         print(f"users={users}: compiling the step and SASRec at {len(lengths)} lengths ...")
-    table = streaming_costs(hydra, sasrec, lengths, users=users, repeats=repeats, compiled=compiled)
+    table = streaming_costs(
+        hydra, sasrec, lengths, users=users, repeats=repeats, compiled=compiled, autotune=autotune
+    )
     for _, row in table.iterrows():
         times = row.drop(["n", "users"])
         print(
@@ -75,15 +85,27 @@ def main() -> None:
         "--repeats", type=int, default=15, help="timed batches per point, best kept (15)"
     )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--eager-only", action="store_true", help="skip the compiled step and SASRec"
+    ways = parser.add_mutually_exclusive_group()
+    ways.add_argument("--eager-only", action="store_true", help="skip the compiled step and SASRec")
+    ways.add_argument(
+        "--no-autotune", action="store_true", help="compile without matrix-multiply autotuning"
     )
     args = parser.parse_args()
     device = torch.device(args.device)
     print(describe_machine(device))
+    if device.type != "cpu" and not args.eager_only:
+        print("compiled inference builds CPU programs only: measuring the eager ways")
+        args.eager_only = True
     table = pd.concat(
         [
-            measure(args.lengths, users, args.repeats, device, not args.eager_only)
+            measure(
+                args.lengths,
+                users,
+                args.repeats,
+                device,
+                compiled=not args.eager_only,
+                autotune=not args.no_autotune,
+            )
             for users in args.users
         ],
         ignore_index=True,

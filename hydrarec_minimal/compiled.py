@@ -32,6 +32,13 @@ Inductor's settings at compile time:
 Every call runs under ``torch.inference_mode``. Where compiling is impossible (no C++
 compiler, a platform or a function that export or AOTInductor cannot handle), the first call
 warns once and every call runs the eager function: the same results at eager speed.
+
+**CPU only.** Inputs on any other device run the eager function, with one warning. On an
+NVIDIA H200 with torch 2.11.0+cu130 (2026-11-27) the compiled streaming step built its CUDA
+program and then crashed the whole Python process (a segmentation fault, which no ``except``
+can catch) inside ``aoti_load_package``; until that is understood, no GPU program is built.
+On a GPU the eager step is launch-bound rather than slow to compute; CUDA graphs
+(``torch.compile(mode="reduce-overhead")``) are the tool to try there.
 """
 
 from __future__ import annotations
@@ -47,6 +54,13 @@ from torch import Tensor
 
 Result = TypeVar("Result")
 
+#: Why inputs off the CPU run eagerly (see the module docstring).
+CPU_ONLY = "compiled programs are built for CPU inputs only (a CUDA one crashed its process)"
+
+
+def _on_the_cpu(args: tuple[Tensor, ...]) -> bool:
+    return all(arg.device.type == "cpu" for arg in args)
+
 
 class CompiledInference(Generic[Result]):
     """``function`` compiled for inference (see the module docstring), with an eager fallback.
@@ -58,8 +72,8 @@ class CompiledInference(Generic[Result]):
             to run at small batches).
 
     Attributes:
-        fallback_reason: ``None`` while compiling works; else why it failed (the calls are
-            then eager).
+        fallback_reason: ``None`` while compiling works; else why it failed or was not tried
+            (inputs off the CPU): the calls are then eager.
         programs: ``{input signature: compiled program}``, one compile each.
     """
 
@@ -76,6 +90,8 @@ class CompiledInference(Generic[Result]):
 
     def __call__(self, *args: Tensor) -> Result:
         with torch.inference_mode():
+            if self.fallback_reason is None and not _on_the_cpu(args):
+                self._fall_back(CPU_ONLY)
             if self.fallback_reason is None:
                 signature = tuple((a.shape, a.stride(), a.dtype, a.device) for a in args)
                 program = self.programs.get(signature)
@@ -88,7 +104,7 @@ class CompiledInference(Generic[Result]):
                     # An error of the function itself is raised again by the eager call below
                     # (and compiling stays on); if the eager call works, the compiler failed.
                     result = self.function(*args)
-                    self._fall_back(error)
+                    self._fall_back(f"{type(error).__name__}: {error}".splitlines()[0])
                     return result
                 self.programs[signature] = program
                 return result
@@ -123,8 +139,8 @@ class CompiledInference(Generic[Result]):
             torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         return torch._inductor.aoti_load_package(str(package))
 
-    def _fall_back(self, error: Exception) -> None:
-        self.fallback_reason = f"{type(error).__name__}: {error}".splitlines()[0]
+    def _fall_back(self, reason: str) -> None:
+        self.fallback_reason = reason
         warnings.warn(
             f"cannot compile {self.function!r} ({self.fallback_reason}); running it eagerly",
             RuntimeWarning,

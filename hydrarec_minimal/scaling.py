@@ -141,6 +141,7 @@ def streaming_costs(
     seed: int = 0,
     repeats: int = 5,
     compiled: bool = False,
+    autotune: bool = True,
 ) -> pd.DataFrame:
     """Seconds per new interaction to refresh users' scores, three ways (five if compiled).
 
@@ -154,6 +155,7 @@ def streaming_costs(
       and, so that the comparison stays fair, ``recompute SASRec (compiled)``
       (``compiled.CompiledInference`` of its ``score_last``, the same compiler settings).
       Compiling takes tens of seconds per shape (once for the step, once per n for SASRec).
+      CPU models only: compiled inference does not build GPU programs (``compiled.py``).
 
     ``users=1`` is the latency of serving one user; more users is the throughput of a server
     that collects new interactions into batches (the fixed cost of each call is shared).
@@ -168,6 +170,8 @@ def streaming_costs(
         repeats: timed batches per call, every call (all n, all ways) timed in turns
             (``benchmark.time_calls``; more repeats resist a noisy machine better).
         compiled: add the two compiled ways.
+        autotune: passed to both compiled ways (``compiled.CompiledInference``): off, compiling
+            is several times quicker and small-batch matrix products may be slower.
 
     Returns:
         One row per n: ``n``, ``users`` and the times (the best of
@@ -183,9 +187,11 @@ def streaming_costs(
             )
         model.eval()
     device = next(hydra.parameters()).device
+    if compiled and device.type != "cpu":
+        raise ValueError(f"compiled ways run on the CPU only; the models are on {device}")
     if compiled:
-        fast_step = compile_step(hydra)
-        fast_sasrec = CompiledInference(sasrec.score_last)
+        fast_step = compile_step(hydra, autotune=autotune)
+        fast_sasrec = CompiledInference(sasrec.score_last, autotune=autotune)
     calls = {}  # (n, way) -> the call to time
     for n in lengths:
         history = random_histories(users, n + 1, hydra.config.num_items, seed).to(device)

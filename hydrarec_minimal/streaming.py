@@ -156,8 +156,9 @@ def compile_step(
     cores); compiled (``compiled.CompiledInference``: fused kernels, frozen weights, autotuned
     small matrix products) it is several times faster. The first call at each batch size
     compiles (tens of seconds with ``autotune``) and copies the weights it folds, so compile
-    after training, and again after any change to them. Where compiling cannot work, it
-    warns and runs ``step``'s eager arithmetic.
+    after training, and again after any change to them. Where compiling cannot work, and for
+    a model off the CPU (``compiled.py`` says why), it warns and runs ``step``'s eager
+    arithmetic.
 
         fast_step = compile_step(model)
         state, scores = fast_step(state, items)     # as step(model, state, items)

@@ -43,6 +43,27 @@ def test_compiled_step_equals_the_eager_step_and_checks_its_inputs(tmp_path):
     assert len(fast_step.compiled.programs) == 1
 
 
+def test_inputs_off_the_cpu_run_eagerly_with_one_warning():
+    program = CompiledInference(lambda x: x * 2, autotune=False)
+    with pytest.warns(RuntimeWarning, match="CPU inputs only"):
+        doubled = program(torch.ones(3, device="meta"))  # "meta": a device that is not the CPU
+    assert doubled.device.type == "meta" and doubled.shape == (3,)
+    assert program.fallback_reason == compiled.CPU_ONLY and not program.programs
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_compiled_step_of_a_cuda_model_is_the_eager_step():
+    """Loading a CUDA program crashed the process once (compiled.py): none is built."""
+    model = small_hydra().cuda()
+    fast_step = compile_step(model, autotune=False)
+    items = torch.tensor([3, 1, 30], device="cuda")
+    with pytest.warns(RuntimeWarning, match="CPU inputs only"):
+        fast, fast_scores = fast_step(start_state(model, 3), items)
+    eager, eager_scores = step(model, start_state(model, 3), items)
+    assert torch.equal(fast_scores, eager_scores) and torch.equal(fast.sums, eager.sums)
+    assert not fast_step.compiled.programs
+
+
 def failing_compiler(exported, **options):
     raise RuntimeError("no C++ compiler found\nsecond line")
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 import torch
 
-from hydrarec_minimal import scaling
+from hydrarec_minimal import scaling, streaming
 from hydrarec_minimal.batches import TrainBatch
 from hydrarec_minimal.compiled import CompiledInference
 from hydrarec_minimal.scaling import (
@@ -17,7 +15,6 @@ from hydrarec_minimal.scaling import (
     streaming_costs,
     sweep_model_lengths,
 )
-from hydrarec_minimal.streaming import compile_step
 
 
 def test_random_histories_are_seeded_item_ids_without_padding():
@@ -67,15 +64,24 @@ def test_streaming_costs_need_models_longer_than_every_history():
 
 
 def test_compiled_streaming_costs_add_the_compiled_step_and_the_compiled_sasrec(monkeypatch):
-    # without autotuning: a minute less of compiling, the same two compiled programs
-    monkeypatch.setattr(scaling, "compile_step", partial(compile_step, autotune=False))
-    monkeypatch.setattr(scaling, "CompiledInference", partial(CompiledInference, autotune=False))
+    autotune_asked = []
+
+    def recording(function, *, autotune=True):
+        autotune_asked.append(autotune)
+        return CompiledInference(function, autotune=autotune)
+
+    monkeypatch.setattr(scaling, "CompiledInference", recording)  # SASRec's
+    monkeypatch.setattr(streaming, "CompiledInference", recording)  # compile_step's
     hydra = build_model("hydra", 8, dim=8, num_items=20)
     sasrec = build_model("softmax", 8, dim=8, num_items=20)
-    table = streaming_costs(hydra, sasrec, [4], users=2, repeats=1, compiled=True)
+    # without autotuning: a minute less of compiling, the same two compiled programs
+    table = streaming_costs(hydra, sasrec, [4], users=2, repeats=1, compiled=True, autotune=False)
     compiled_ways = ["streaming step (hydra, compiled)", "recompute SASRec (compiled)"]
     assert list(table.columns)[-2:] == compiled_ways
     assert (table[compiled_ways] > 0).all().all()
+    assert autotune_asked == [False, False]
+    with pytest.raises(ValueError, match="CPU only"):
+        streaming_costs(hydra.to("meta"), sasrec.to("meta"), [4], compiled=True)
 
 
 class CountingBatches:
