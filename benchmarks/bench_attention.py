@@ -1,13 +1,16 @@
 """Benchmark: the four attention kernels against sequence length, at a fixed token budget.
 
     python benchmarks/bench_attention.py [--tokens 8192] [--max-n 8192] [--repeats 15]
-                                         [--device cpu]
+                                         [--device cpu] [--no-fused]
 
 For n = 64, 128, ..., max-n at d = 64 (softmax / linear / LinRec with 2 heads of 32, Hydra with
 64 heads of 1), with the number of tokens per call held fixed (batch = tokens / n), measures
 the time and the peak memory (``hydrarec_minimal.benchmark.sweep_lengths``) of
 
     softmax, linear, linrec, hydra  x  forward, forward+backward  x  causal, bidirectional
+
+and, unless ``--no-fused``, ``hydra (fused)``: the same attention compiled by
+``torch.compile`` (``hydrarec_minimal.fused``; compiling adds about a minute to the run),
 
 and, with the causal forward passes, a memory-traffic floor: the time to copy the kernel's
 inputs (q, k, v) and its output once (four ``clone``s of (batch, n, d) tensors). No attention
@@ -23,7 +26,8 @@ Writes ``benchmarks/results/attention_<device>.csv`` and the figure
 ``bench_attention_<device>_<tokens>tokens.png`` for another ``--tokens``: a GPU needs far more
 work per call than a CPU before launch overheads stop dominating), and prints the ratios
 that issue #7 asks for: hydra vs softmax (forward+backward, causal) at n = 256 and n = 4,096,
-hydra's spread of time per token across n, and hydra's forward time over the floor.
+hydra's spread of time per token across n, and hydra's forward time over the floor; the same
+for the fused version, and fused against eager Hydra.
 
 The script restarts itself once with glibc ``malloc`` told to keep freed memory
 (``benchmark.steady_allocator``): otherwise page faults on freshly returned memory add noise
@@ -42,9 +46,11 @@ from torch import Tensor
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
 from hydrarec_minimal.benchmark import describe_machine, steady_allocator, sweep_lengths
+from hydrarec_minimal.fused import fused_hydra_attention
 from hydrarec_minimal.plotting import KIND_COLOURS, save_figure
 
 KINDS = ("softmax", "linear", "linrec", "hydra")
+FUSED = "hydra (fused)"
 FLOOR = "copy floor"
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_TOKENS = 8192
@@ -63,14 +69,18 @@ def copy_floor(q: Tensor, k: Tensor, v: Tensor, causal: bool = False) -> list[Te
     return [x.clone() for x in (q, k, v, torch.empty_like(q))]
 
 
-def run_sweeps(lengths: list[int], tokens: int, d: int, device: str, repeats: int) -> pd.DataFrame:
-    """Every kernel x mode x direction, plus the floor, as one table (one row per point)."""
+def run_sweeps(
+    lengths: list[int], tokens: int, d: int, device: str, repeats: int, fused: bool
+) -> pd.DataFrame:
+    """Every kernel (and the fused one) x mode x direction, plus the floor, as one table."""
     tables = []
     for causal in (True, False):
         for backward in (False, True):
             label = f"{'causal' if causal else 'bidirectional'}, {'fwd+bwd' if backward else 'fwd'}"
             print(f"-- {label}", flush=True)
             kernels = {kind: ATTENTION_KERNELS[kind] for kind in KINDS}
+            if fused:
+                kernels[FUSED] = fused_hydra_attention
             if causal and not backward:
                 kernels[FLOOR] = copy_floor  # timed in turns with the forward passes it bounds
             tables.append(
@@ -92,23 +102,36 @@ def report(table: pd.DataFrame) -> list[str]:
 
     lines = []
     lengths = sorted(table.n.unique())
-    for n, target in ((256, 2.0), (4096, 10.0)):
-        if n in lengths:
-            ratio = seconds("softmax", n) / seconds("hydra", n)
-            lines.append(
-                f"softmax / hydra time, causal forward+backward, n = {n}: {ratio:.1f}x "
-                f"(target >= {target:g}x)"
-            )
-    hydra = table[(table.kind == "hydra") & table.causal & table.backward]
-    per_token = hydra.seconds / (hydra.batch * hydra.n)
-    lines.append(
-        f"hydra causal forward+backward, time per token, max/min over n = "
-        f"{per_token.max() / per_token.min():.2f}x (target <= 1.5x)"
-    )
-    worst = max(
-        seconds("hydra", n, backward=False) / seconds(FLOOR, n, backward=False) for n in lengths
-    )
-    lines.append(f"hydra causal forward / copy floor, worst n: {worst:.1f}x (target <= 3x)")
+    for hydra in [kind for kind in ("hydra", FUSED) if kind in set(table.kind)]:
+        for n, target in ((256, 2.0), (4096, 10.0)):
+            if n in lengths:
+                ratio = seconds("softmax", n) / seconds(hydra, n)
+                lines.append(
+                    f"softmax / {hydra} time, causal forward+backward, n = {n}: {ratio:.1f}x "
+                    f"(target >= {target:g}x)"
+                )
+        points = table[(table.kind == hydra) & table.causal & table.backward]
+        per_token = points.seconds / (points.batch * points.n)
+        lines.append(
+            f"{hydra} causal forward+backward, time per token, max/min over n = "
+            f"{per_token.max() / per_token.min():.2f}x (target <= 1.5x)"
+        )
+        worst = max(
+            seconds(hydra, n, backward=False) / seconds(FLOOR, n, backward=False) for n in lengths
+        )
+        lines.append(f"{hydra} causal forward / copy floor, worst n: {worst:.1f}x (target <= 3x)")
+    if FUSED in set(table.kind):
+        for causal in (True, False):
+            for backward in (False, True):
+                ratios = [
+                    seconds("hydra", n, causal, backward) / seconds(FUSED, n, causal, backward)
+                    for n in lengths
+                ]
+                lines.append(
+                    f"hydra / {FUSED} time, {'causal' if causal else 'bidirectional'} "
+                    f"{'forward+backward' if backward else 'forward'}: "
+                    f"{min(ratios):.2f}x to {max(ratios):.2f}x over n"
+                )
     return lines
 
 
@@ -120,10 +143,12 @@ def plot(table: pd.DataFrame, title: str):
         for column, backward in enumerate((False, True)):
             ax = axes[row, column]
             panel = table[(table.causal == causal) & (table.backward == backward)]
-            for kind in KINDS:
+            for kind in [kind for kind in (*KINDS, FUSED) if kind in set(panel.kind)]:
                 points = panel[panel.kind == kind]
                 per_token = points.seconds / (points.batch * points.n) * 1e9
-                ax.plot(points.n, per_token, "o-", color=KIND_COLOURS[kind], label=kind)
+                style = ":" if kind == FUSED else "-"  # the fused one in Hydra's colour, dotted
+                colour = KIND_COLOURS[kind.split()[0]]
+                ax.plot(points.n, per_token, "o" + style, color=colour, label=kind)
             ax.plot(floor.n, floor.seconds / (floor.batch * floor.n) * 1e9, "k--", label=FLOOR)
             ax.set(xscale="log", yscale="log", xlabel="sequence length n", ylabel="ns per token")
             ax.set_title(
@@ -149,11 +174,16 @@ def main() -> None:
         "--repeats", type=int, default=15, help="timed batches per point, best kept (15)"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--no-fused", action="store_true", help="skip Hydra compiled by torch.compile"
+    )
     args = parser.parse_args()
     lengths = [n for n in (2**p for p in range(6, 16)) if n <= args.max_n]
     machine = describe_machine(args.device)
     print(machine)
-    table = run_sweeps(lengths, args.tokens, args.d, args.device, args.repeats)
+    table = run_sweeps(
+        lengths, args.tokens, args.d, args.device, args.repeats, fused=not args.no_fused
+    )
     RESULTS.mkdir(exist_ok=True)
     name = torch.device(args.device).type
     if args.tokens != DEFAULT_TOKENS:

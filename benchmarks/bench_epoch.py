@@ -1,7 +1,7 @@
 """Benchmark: seconds per training epoch (and peak memory) of causal HydraRec vs SASRec.
 
     python benchmarks/bench_epoch.py [--lengths 200 1024] [--losses ce ce-chunked bce] \\
-        [--users 256] [--repeats 3]
+        [--users 256] [--repeats 3] [--fused]
 
 Same model size as the course (d = 64, 2 layers, 2 heads for softmax), same data for both:
 synthetic users whose histories are exactly ``max_len + 1`` items long (MovieLens is too
@@ -16,7 +16,10 @@ best epoch of each is reported. Peak memory is that of one training step
 (``hydrarec_minimal.benchmark.peak_memory``: tensors allocated through PyTorch, CPU).
 
 Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (issue #7: HydraRec no
-slower at 200, at least 3x faster at 1,024).
+slower at 200, at least 3x faster at 1,024). ``--fused`` adds a third model, HydraRec with its
+attention compiled by ``torch.compile`` (``ModelConfig.fused_attention``; its first epochs
+compile, so the warm-up round of ``epoch_seconds_side_by_side`` is not timed), and writes
+``epoch_<device>_fused.csv`` instead.
 
 The script restarts itself once with glibc ``malloc`` told to keep freed memory
 (``benchmark.steady_allocator``): otherwise page faults on freshly returned memory add noise
@@ -38,16 +41,20 @@ from hydrarec_minimal.scaling import build_model, epoch_seconds_side_by_side, ra
 from hydrarec_minimal.train import LOSSES, train_one_epoch
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODELS = {"HydraRec (causal)": "hydra", "SASRec": "softmax"}
+HYDRA, FUSED, SASREC = "HydraRec (causal)", "HydraRec (causal, fused)", "SASRec"
+MODELS = {HYDRA: {"attention": "hydra"}, SASREC: {"attention": "softmax"}}
+FUSED_MODEL = {FUSED: {"attention": "hydra", "fused_attention": True}}
 
 
-def measure(max_len: int, loss: str, users: int, repeats: int, device: torch.device) -> list[dict]:
+def measure(
+    max_len: int, loss: str, users: int, repeats: int, device: torch.device, fused: bool
+) -> list[dict]:
     histories = list(random_histories(users, max_len + 1).numpy())
     examples = CausalTrainingSet(histories, max_len)
     loader = DataLoader(examples, batch_size=128, collate_fn=examples.collate)
     setups = {}
-    for name, attention in MODELS.items():
-        model = build_model(attention, max_len).to(device)
+    for name, settings in (MODELS | FUSED_MODEL if fused else MODELS).items():
+        model = build_model(max_len=max_len, **settings).to(device)
         setups[name] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3), loader)
     best = epoch_seconds_side_by_side(setups, rounds=repeats, device=device, loss=loss)
     batch = next(iter(loader))
@@ -68,7 +75,7 @@ def measure(max_len: int, loss: str, users: int, repeats: int, device: torch.dev
             }
         )
         print(
-            f"max_len={max_len:<5} loss={loss:<10} {name:<18} "
+            f"max_len={max_len:<5} loss={loss:<10} {name:<24} "
             f"{rows[-1]['seconds_per_epoch']:7.2f} s/epoch  "
             f"peak {peak / 2**20:8.1f} MiB per step",
             flush=True,
@@ -84,6 +91,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=256, help="sequences per epoch (256)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--fused", action="store_true", help="add HydraRec with torch.compile'd attention"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     print(describe_machine(device))
@@ -91,19 +101,20 @@ def main() -> None:
         row
         for loss in args.losses
         for n in args.lengths
-        for row in measure(n, loss, args.users, args.repeats, device)
+        for row in measure(n, loss, args.users, args.repeats, device, args.fused)
     ]
     table = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
-    table.to_csv(RESULTS / f"epoch_{device.type}.csv", index=False)
+    table.to_csv(RESULTS / f"epoch_{device.type}{'_fused' if args.fused else ''}.csv", index=False)
     for (loss, n), group in table.groupby(["loss", "max_len"], sort=False):
         seconds = group.set_index("model").seconds_per_epoch
         memory = group.set_index("model").peak_bytes_per_step
-        print(
-            f"loss={loss}, max_len={n}: SASRec / HydraRec seconds per epoch = "
-            f"{seconds['SASRec'] / seconds['HydraRec (causal)']:.2f}x, peak memory per step = "
-            f"{memory['SASRec'] / memory['HydraRec (causal)']:.2f}x"
-        )
+        for hydra in [name for name in (HYDRA, FUSED) if name in seconds]:
+            print(
+                f"loss={loss}, max_len={n}: SASRec / {hydra} seconds per epoch = "
+                f"{seconds[SASREC] / seconds[hydra]:.2f}x, peak memory per step = "
+                f"{memory[SASREC] / memory[hydra]:.2f}x"
+            )
 
 
 if __name__ == "__main__":

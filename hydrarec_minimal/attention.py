@@ -500,6 +500,8 @@ class SelfAttention(nn.Module):
         causal: token t only attends to tokens s <= t.
         heads: number of heads for softmax, linear and LinRec (must divide ``dim``).
         dropout: dropout on the output projection.
+        fused: Hydra only: the kernel compiled by ``torch.compile``
+            (``fused.fused_hydra_attention``), the same function fused.
     """
 
     def __init__(
@@ -509,11 +511,18 @@ class SelfAttention(nn.Module):
         causal: bool = False,
         heads: int = 1,
         dropout: float = 0.0,
+        fused: bool = False,
     ) -> None:
         super().__init__()
         if dim <= 0 or heads <= 0 or dim % heads != 0:
             raise ValueError(f"heads must divide dim, both positive; got dim={dim}, heads={heads}")
         self.kernel = get_attention_kernel(kind)
+        if fused:
+            if kind != "hydra":
+                raise ValueError(f"fused attention is Hydra's only; got kind={kind!r}")
+            from hydrarec_minimal.fused import fused_hydra_attention  # it imports this module
+
+            self.kernel = fused_hydra_attention
         self.kind = kind
         self.causal = causal
         self.heads = dim if kind == "hydra" else heads
@@ -544,7 +553,8 @@ class SelfAttention(nn.Module):
 
     def extra_repr(self) -> str:
         direction = "causal" if self.causal else "bidirectional"
-        return f"kind={self.kind}, {direction}, heads={self.heads}"
+        fused = ", fused" if self.kernel is not ATTENTION_KERNELS[self.kind] else ""
+        return f"kind={self.kind}, {direction}, heads={self.heads}{fused}"
 
 
 def attention_flops(kind: str, n: int, d: int, heads: int = 1) -> float:

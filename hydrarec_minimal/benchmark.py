@@ -356,13 +356,14 @@ def attention_inputs(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Random queries, keys and values shaped as the model would hand them to ``kind``.
 
-    Hydra works on ``(batch, n, d)`` (its d heads of size 1 need no split); the other kernels
-    on ``(batch, heads, n, d // heads)``, as ``SelfAttention`` splits them. Standard normal
+    Hydra (any kind named "hydra…", such as ``fused.fused_hydra_attention``) works on
+    ``(batch, n, d)`` (its d heads of size 1 need no split); the other kernels on
+    ``(batch, heads, n, d // heads)``, as ``SelfAttention`` splits them. Standard normal
     entries from a generator seeded with ``seed``.
     """
     if d % heads != 0:
         raise ValueError(f"heads must divide d; got d={d}, heads={heads}")
-    shape = (batch, n, d) if kind == "hydra" else (batch, heads, n, d // heads)
+    shape = (batch, n, d) if kind.startswith("hydra") else (batch, heads, n, d // heads)
     generator = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(shape, generator=generator, dtype=dtype) for _ in range(3))
     return q.to(device), k.to(device), v.to(device)
@@ -456,7 +457,7 @@ def sweep_lengths(
                 "n": n,
                 "batch": rows_in_batch,
                 "d": d,
-                "heads": d if kind == "hydra" else heads,
+                "heads": d if kind.startswith("hydra") else heads,
                 "causal": causal,
                 "backward": backward,
                 "seconds": timing.best,

@@ -43,6 +43,9 @@ class ModelConfig:
         heads: attention heads for softmax/linear/LinRec (Hydra always has ``dim`` heads).
         dropout: dropout rate on embeddings, attention output and feed-forward.
         item_bias: add a learned per-item bias to the scores.
+        fused_attention: Hydra attention compiled by ``torch.compile``
+            (``fused.fused_hydra_attention``) instead of the eager kernel: the same function,
+            fused; hydra models only.
     """
 
     num_items: int
@@ -54,6 +57,7 @@ class ModelConfig:
     heads: int = 2
     dropout: float = 0.2
     item_bias: bool = False
+    fused_attention: bool = False
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KERNELS:
@@ -67,6 +71,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout}")
+        if self.fused_attention and self.attention != "hydra":
+            raise ValueError(f"fused attention is Hydra's only; got attention={self.attention!r}")
 
     @property
     def causal(self) -> bool:
@@ -119,7 +125,12 @@ class TransformerBlock(nn.Module):
         super().__init__()
         self.attention_norm = nn.LayerNorm(config.dim)
         self.attention = SelfAttention(
-            config.dim, config.attention, config.causal, config.heads, config.dropout
+            config.dim,
+            config.attention,
+            config.causal,
+            config.heads,
+            config.dropout,
+            fused=config.fused_attention,
         )
         self.feed_forward_norm = nn.LayerNorm(config.dim)
         self.feed_forward = nn.Sequential(

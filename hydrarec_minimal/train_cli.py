@@ -64,6 +64,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="share of cloze sequences with only the last item masked (0.0)",
     )
+    parser.add_argument(
+        "--fused-attention",
+        action="store_true",
+        help="Hydra attention compiled by torch.compile (hydra models; see fused.py)",
+    )
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu) or a device")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -81,6 +86,8 @@ def configs_from_args(
         layers=args.layers,
         heads=args.heads,
         dropout=args.dropout,
+        # only Hydra has a fused version (of reproduce's kernels, its runs use it)
+        fused_attention=args.fused_attention and attention == "hydra",
     )
     train_config = TrainConfig(
         epochs=min(args.epochs, QUICK_EPOCHS) if quick_mode() else args.epochs,
@@ -108,6 +115,8 @@ def format_metrics(metrics: dict[str, float], keys=("HR@10", "NDCG@10", "MRR@10"
 
 def run(args: argparse.Namespace) -> int:
     """Train, print the test metrics with their protocol, write the results file."""
+    if args.fused_attention and args.attention != "hydra":
+        args.parser.error(f"--fused-attention is for hydra only, not {args.attention}")
     try:  # check the settings before spending time on data
         model_config, train_config = configs_from_args(
             args, 1, args.attention, args.direction, args.seed

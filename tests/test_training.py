@@ -170,6 +170,7 @@ def test_cli_train_writes_every_results_field(tmp_path, monkeypatch, capsys):
         (["--epochs", "0"], "must be a positive integer"),
         (["--dropout", "2"], "dropout must be in"),
         (["--last-item-prob", "1.5"], "last_item_prob must be in [0, 1]"),
+        (["--attention", "softmax", "--fused-attention"], "--fused-attention is for hydra only"),
     ],
 )
 def test_cli_rejects_bad_arguments_with_a_usage_error(arguments, message, capsys):

@@ -1,0 +1,131 @@
+"""Hydra attention fused by ``torch.compile``: the plain formula, compiled, with a fallback.
+
+``attention.hydra_attention`` is eager PyTorch with a hand-derived backward pass: every step
+(two norms, two divisions, the products, the blocks of the running sum; twice as many steps
+backward) is a separate operation that reads and writes whole ``(..., n, d)`` tensors. Written
+as plain differentiable operations instead and handed to ``torch.compile``, the same function
+becomes a few fused loops: autograd derives the backward pass from the forward graph
+(AOTAutograd) and inductor fuses both, so most intermediate tensors never reach memory.
+On two CPU cores (``benchmarks/bench_attention.py``, 8,192 tokens per call) causal forward +
+backward ran 1.35-1.51 times faster than the eager kernel and the forward pass 1.25-1.45
+times. On an NVIDIA H200 a scratch version of the same idea (no padding mask; the second GPU
+session's ``explore_compiled_hydra.py``) ran forward + backward 1.6-1.9 times faster; this
+module itself has not run on a GPU yet.
+
+    from hydrarec_minimal.fused import fused_hydra_attention
+    out = fused_hydra_attention(q, k, v, causal=True, mask=mask)   # as hydra_attention
+
+The causal prefix sum is written as in ``attention.running_sum``: a running sum inside blocks
+of 8 tokens (7 additions, each over every block at once), then the block totals prefix-summed
+and added to the next blocks. Every token's sum still involves no later token, not even
+through rounding, so causal outputs never change when later tokens do.
+
+What compiling costs: a few seconds at the first call, and again for each new shape or kind
+of call (forward only or with gradients, causal or not, with or without a mask, another dtype
+or device). A model in training sees few shapes (the training batch, the smaller last batch,
+the same for evaluation). Code compiled for any shape (``torch.compile``'s ``dynamic``) was
+no faster than the eager kernel on two CPU cores, and forward + backward took about twice as
+long as code compiled for each shape, so each shape gets its own (up to ``MAX_SHAPES``). Where
+compiling is impossible (no C++ compiler, as on Windows without Visual Studio, or a platform
+inductor does not support), the first call warns once and every call runs
+``attention.hydra_attention``: the same results at eager speed (``fallback_reason`` says why).
+
+Results equal ``hydra_attention``'s up to float rounding (the fused loops add in another
+order; the tests compare values and gradients). Under CUDA mixed precision (``torch.autocast``)
+q, k, v are cast to float32 first, as ``hydra_attention`` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hydrarec_minimal.attention import (
+    EPS,
+    SCAN_BLOCK,
+    check_attention_inputs,
+    hydra_attention,
+    zero_padding,
+)
+
+#: ``None`` while compiling works; else why the calls run ``hydra_attention`` instead.
+fallback_reason: str | None = None
+
+
+def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK) -> Tensor:
+    """``out_t = Σ_{s≤t} x_s`` over the token axis, as plain operations that a compiler fuses.
+
+    Args:
+        x: ``(..., n, d)``.
+        block: tokens per block.
+
+    Returns:
+        ``(..., n, d)``: the same numbers as ``attention.running_sum(x)``, up to rounding.
+    """
+    n = x.shape[-2]
+    blocks = F.pad(x, (0, 0, 0, (-n) % block)).unflatten(-2, (-1, block))  # (..., n/b, b, d)
+    running = [blocks[..., 0, :]]
+    for slot in range(1, block):
+        running.append(running[-1] + blocks[..., slot, :])
+    inside = torch.stack(running, dim=-2)  # (..., n/b, b, d): sums within each block
+    totals = running[-1].cumsum(dim=-2)  # (..., n/b, d): Σ of blocks 0..i
+    before = F.pad(totals[..., :-1, :], (0, 0, 1, 0))  # Σ of the blocks before block i
+    return (inside + before.unsqueeze(-2)).flatten(-3, -2)[..., :n, :]
+
+
+def hydra_formula(q: Tensor, k: Tensor, v: Tensor, causal: bool, mask: Tensor | None) -> Tensor:
+    """Hydra attention as plain differentiable operations: what ``torch.compile`` fuses.
+
+    Args:
+        q, k, v: ``(..., n, d)``; mask: ``None`` or bool ``(..., n)``, True = real token.
+
+    Returns:
+        ``(..., n, d)``, as ``attention.hydra_attention``.
+    """
+    q_hat = F.normalize(q, dim=-1, eps=EPS)
+    k_hat = F.normalize(k, dim=-1, eps=EPS)
+    kv = zero_padding(k_hat * v, mask)  # (..., n, d)
+    context = blocked_prefix_sum(kv) if causal else kv.sum(dim=-2, keepdim=True)
+    return zero_padding(q_hat * context, mask)
+
+
+#: Compiled graphs kept for ``hydra_formula`` (torch's default limit of 8 counts every model
+#: and shape in a process; past the limit dynamo runs the formula uncompiled).
+MAX_SHAPES = 64
+
+compiled_formula = torch.compile(hydra_formula, dynamic=False)
+
+
+def fused_hydra_attention(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
+) -> Tensor:
+    """``attention.hydra_attention``, compiled (see the module docstring for costs and limits).
+
+    Args:
+        q, k, v: ``(..., n, d)`` queries, keys, values.
+        causal: if True, token t only attends to tokens s <= t.
+        mask: optional bool ``(..., n)``, True = real token, False = padding.
+
+    Returns:
+        ``(..., n, d)``; float32 under CUDA mixed precision, else the dtype of ``q``.
+    """
+    global fallback_reason
+    check_attention_inputs(q, k, v, mask)
+    if q.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
+        q, k, v = (x.float() for x in (q, k, v))  # the running sum in float32
+    if fallback_reason is None:
+        try:
+            with torch._dynamo.config.patch(recompile_limit=MAX_SHAPES):
+                return compiled_formula(q, k, v, causal, mask)
+        except Exception as error:  # the inputs were checked: the compiler failed
+            fallback_reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            warnings.warn(
+                f"cannot compile Hydra attention ({fallback_reason}); "
+                "running attention.hydra_attention instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return hydra_attention(q, k, v, causal, mask)

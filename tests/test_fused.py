@@ -1,0 +1,95 @@
+"""Hydra attention fused by torch.compile: the eager kernel's function, or its fallback."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from hydrarec_minimal import fused
+from hydrarec_minimal.attention import hydra_attention
+from hydrarec_minimal.fused import blocked_prefix_sum, fused_hydra_attention
+from hydrarec_minimal.model import ModelConfig, SequentialRecommender
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 33])
+def test_blocked_prefix_sum_is_a_cumulative_sum_for_any_length(n):
+    x = torch.randn(2, n, 5, dtype=torch.float64)
+    torch.testing.assert_close(blocked_prefix_sum(x), x.cumsum(dim=-2), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_fused_values_and_gradients_equal_the_eager_kernel(causal):
+    """float64, n = 50 (not a multiple of the block), left padding: tolerance 1e-10."""
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (
+        torch.randn(2, 50, 8, dtype=torch.float64, generator=generator).requires_grad_()
+        for _ in range(3)
+    )
+    mask = torch.ones(2, 50, dtype=torch.bool)
+    mask[0, :7] = False
+    fast = fused_hydra_attention(q, k, v, causal=causal, mask=mask)
+    eager = hydra_attention(q, k, v, causal=causal, mask=mask)
+    torch.testing.assert_close(fast, eager, rtol=0, atol=1e-10)
+    weights = torch.randn(2, 50, 8, dtype=torch.float64, generator=generator)
+    fast_grads = torch.autograd.grad((fast * weights).sum(), (q, k, v))
+    eager_grads = torch.autograd.grad((eager * weights).sum(), (q, k, v))
+    for fast_grad, eager_grad in zip(fast_grads, eager_grads, strict=True):
+        torch.testing.assert_close(fast_grad, eager_grad, rtol=0, atol=1e-10)
+    assert fused.fallback_reason is None  # compiled, not the fallback
+
+
+def test_fused_causal_outputs_do_not_change_when_later_tokens_do():
+    q, k, v = torch.randn(3, 1, 40, 16).unbind(0)
+    before = fused_hydra_attention(q, k, v, causal=True)
+    later = [x.clone() for x in (q, k, v)]
+    for x in later:
+        x[:, 21:] = torch.randn(1, 19, 16) * 100
+    after = fused_hydra_attention(*later, causal=True)
+    assert torch.equal(after[:, :21], before[:, :21])  # exactly: no later token in any sum
+    assert not torch.equal(after[:, 21:], before[:, 21:])
+
+
+def test_bad_inputs_are_refused_before_compiling():
+    with pytest.raises(ValueError, match="same shape"):
+        fused_hydra_attention(torch.ones(1, 4, 8), torch.ones(1, 4, 8), torch.ones(1, 5, 8))
+
+
+def test_a_failing_compiler_warns_once_and_runs_the_eager_kernel(monkeypatch):
+    def failing(*args):
+        raise RuntimeError("no C++ compiler found\nsecond line")
+
+    monkeypatch.setattr(fused, "compiled_formula", failing)
+    monkeypatch.setattr(fused, "fallback_reason", None)
+    q, k, v = torch.randn(3, 2, 10, 4).unbind(0)
+    with pytest.warns(RuntimeWarning, match="running attention.hydra_attention instead"):
+        out = fused_hydra_attention(q, k, v, causal=True)
+    assert torch.equal(out, hydra_attention(q, k, v, causal=True))
+    assert fused.fallback_reason == "RuntimeError: no C++ compiler found"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning
+        fused_hydra_attention(q, k, v, causal=True)
+
+
+def test_a_model_with_fused_attention_computes_what_the_eager_model_does():
+    """Same weights, float32: scores and gradients within 1e-5 (another order of additions)."""
+    config = ModelConfig(num_items=30, max_len=12, dim=16, dropout=0.0)
+    eager = SequentialRecommender(config)
+    fast = SequentialRecommender(ModelConfig(**(config.to_dict() | {"fused_attention": True})))
+    fast.load_state_dict(eager.state_dict())
+    assert "fused" in repr(fast.blocks[0].attention) and "fused" not in repr(eager.blocks[0])
+    items = torch.randint(0, 31, (4, 12))
+    eager_scores, fast_scores = eager(items), fast(items)
+    torch.testing.assert_close(fast_scores, eager_scores, rtol=1e-5, atol=1e-5)
+    finite = eager_scores.isfinite()  # column 0 is -inf
+    eager_scores[finite].square().mean().backward()
+    fast_scores[finite].square().mean().backward()
+    for (name, fast_parameter), eager_parameter in zip(
+        fast.named_parameters(), eager.parameters(), strict=True
+    ):
+        torch.testing.assert_close(
+            fast_parameter.grad, eager_parameter.grad, rtol=1e-4, atol=1e-5, msg=name
+        )
+    with pytest.raises(ValueError, match="fused attention is Hydra's only"):
+        ModelConfig(num_items=30, attention="softmax", fused_attention=True)
