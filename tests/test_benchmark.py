@@ -209,6 +209,8 @@ def test_crossover_length_is_the_first_n_from_which_the_fast_kernel_stays_ahead(
 def test_attention_inputs_have_the_shapes_each_kernel_expects():
     q, k, v = attention_inputs("hydra", 10, batch=2, d=8, heads=4)
     assert q.shape == k.shape == v.shape == (2, 10, 8)
+    fused, _, _ = attention_inputs("hydra (fused)", 10, batch=2, d=8, heads=4)
+    assert torch.equal(fused, q)  # any "hydra…" kind: Hydra's shape and numbers
     q, _, _ = attention_inputs("softmax", 10, batch=2, d=8, heads=4)
     assert q.shape == (2, 4, 10, 2)
     again, _, _ = attention_inputs("softmax", 10, batch=2, d=8, heads=4)
