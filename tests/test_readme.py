@@ -36,7 +36,8 @@ def test_readme_results_table_is_the_reproduced_comparison(name):
 
 def test_the_committed_comparisons_are_the_known_experiments():
     assert COMPARISONS == [
-        "ml-100k", "ml-100k-ce-chunked", "ml-100k-cloze-200-epochs", "ml-100k-last-item-samples"
+        "ml-100k", "ml-100k-ce-chunked", "ml-100k-cloze-200-epochs", "ml-100k-fused-attention",
+        "ml-100k-last-item-samples",
     ]  # fmt: skip
 
 
