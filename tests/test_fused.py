@@ -9,8 +9,10 @@ import torch
 
 from hydrarec_minimal import fused
 from hydrarec_minimal.attention import hydra_attention
+from hydrarec_minimal.compiled import CompiledInference
 from hydrarec_minimal.fused import blocked_prefix_sum, fused_hydra_attention
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
+from hydrarec_minimal.scaling import build_model
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 33])
@@ -93,3 +95,15 @@ def test_a_model_with_fused_attention_computes_what_the_eager_model_does():
         )
     with pytest.raises(ValueError, match="fused attention is Hydra's only"):
         ModelConfig(num_items=30, attention="softmax", fused_attention=True)
+
+
+def test_a_fused_model_compiles_for_inference_too():
+    """torch.export traces through the torch.compile'd kernel: one AOT program, same scores."""
+    model = build_model("hydra", 16, fused_attention=True, num_items=50, dim=16).eval()
+    program = CompiledInference(model.score_last, autotune=False)
+    items = torch.randint(1, 51, (2, 16))
+    scores = program(items)
+    assert program.fallback_reason is None and len(program.programs) == 1
+    with torch.inference_mode():
+        expected = model.score_last(items)
+    torch.testing.assert_close(scores[:, 1:], expected[:, 1:], rtol=1e-5, atol=1e-5)
