@@ -58,6 +58,11 @@ fallback_reason: str | None = None
 def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK) -> Tensor:
     """``out_t = Σ_{s≤t} x_s`` over the token axis, as plain operations that a compiler fuses.
 
+    The arithmetic of ``attention.running_sum``, written out of place: ``running_sum`` adds
+    into views of its own blocks to save memory in eager mode, which autograd refuses to
+    differentiate (in-place writes into the outputs of ``unbind``) and which, compiled for
+    the forward pass alone, ran about 1.6 times slower than this version on two CPU cores.
+
     Args:
         x: ``(..., n, d)``.
         block: tokens per block.
