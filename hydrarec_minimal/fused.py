@@ -8,9 +8,9 @@ becomes a few fused loops: autograd derives the backward pass from the forward g
 (AOTAutograd) and inductor fuses both, so most intermediate tensors never reach memory.
 On two CPU cores (``benchmarks/bench_attention.py``, 8,192 tokens per call) causal forward +
 backward ran 1.35-1.51 times faster than the eager kernel and the forward pass 1.25-1.45
-times. On an NVIDIA H200 a scratch version of the same idea (no padding mask; the second GPU
-session's ``explore_compiled_hydra.py``) ran forward + backward 1.6-1.9 times faster; this
-module itself has not run on a GPU yet.
+times. On an NVIDIA H200 causal forward + backward ran 1.20-1.78 times faster and the
+forward pass 1.34-1.87 times; the bidirectional forward pass, one sum over the tokens in either
+version, ran 0.85-0.96 times as fast (slower): use it for causal models.
 
     from hydrarec_minimal.fused import fused_hydra_attention
     out = fused_hydra_attention(q, k, v, causal=True, mask=mask)   # as hydra_attention

@@ -101,19 +101,20 @@ def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
     assert torch.equal(loaded.score_last(batch.inputs), model.score_last(batch.inputs))
 
 
-CUDA_IF_PRESENT = [
-    "cpu",
-    pytest.param(
-        "cuda",  # bfloat16 mixed precision: the GPU path learns too
-        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
-    ),
+NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+CUDA_IF_PRESENT = [  # (device, fused attention); on CUDA: bfloat16 mixed precision learns too
+    ("cpu", False),
+    pytest.param("cuda", False, marks=NEEDS_CUDA),
+    pytest.param("cuda", True, marks=NEEDS_CUDA),
 ]
 
 
-@pytest.mark.parametrize("device", CUDA_IF_PRESENT)
-def test_trained_hydrarec_beats_popularity_on_synthetic_data(device):
+@pytest.mark.parametrize(("device", "fused"), CUDA_IF_PRESENT)
+def test_trained_hydrarec_beats_popularity_on_synthetic_data(device, fused):
     dataset = synthetic_dataset(300)
-    config = ModelConfig(num_items=dataset.num_items, attention="hydra", max_len=50, dim=32)
+    config = ModelConfig(
+        num_items=dataset.num_items, attention="hydra", max_len=50, dim=32, fused_attention=fused
+    )
     train_config = TrainConfig(epochs=15, lr=3e-3, progress=False, device=device)
     results = run_experiment(dataset, config, train_config)
     assert results["device"].startswith(device)
