@@ -106,8 +106,8 @@ def main() -> None:
         "--chunks", type=int, nargs="+", default=[CE_CHUNK], help="chunk sizes to time"
     )
     args = parser.parse_args()
-    if any(SLAB % chunk for chunk in args.chunks):
-        parser.error(f"every chunk size must divide {SLAB}; got {args.chunks}")
+    if any(chunk < 1 or SLAB % chunk for chunk in args.chunks):
+        parser.error(f"every chunk size must be a divisor of {SLAB}; got {args.chunks}")
     if args.target <= 1:
         parser.error(f"--target must be above 1; got {args.target}")
     device = torch.device(args.device)
