@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from devices import NEEDS_CUDA
 from tensor_sizes import RecordLargestIntermediate
 
 from hydrarec_minimal.attention import (
@@ -334,7 +335,7 @@ def test_dtype_and_device_are_preserved(kind, dtype):
         assert out.dtype == dtype and out.device == q.device and out.shape == q.shape
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@NEEDS_CUDA
 @pytest.mark.parametrize("causal", [True, False])
 def test_hydra_runs_in_float32_under_cuda_mixed_precision(causal):
     # Inside autocast the layers around it hand Hydra bfloat16; it must compute in float32.

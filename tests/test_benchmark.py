@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from devices import NEEDS_CUDA
 
 from hydrarec_minimal import benchmark
 from hydrarec_minimal.attention import hydra_attention, hydra_attention_reference
@@ -94,7 +95,7 @@ def test_peak_memory_rejects_unknown_devices():
         peak_memory(lambda: None, device="meta")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@NEEDS_CUDA
 def test_peak_memory_on_cuda_reports_a_tensor_allocated_inside_the_call():
     size = 16 * MIB
     peak = peak_memory(lambda: torch.ones(size // 4, device="cuda"), device="cuda")

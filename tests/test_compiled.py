@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from devices import NEEDS_CUDA
 
 from hydrarec_minimal import compiled
 from hydrarec_minimal.compiled import CompiledInference
@@ -51,7 +52,7 @@ def test_inputs_off_the_cpu_run_eagerly_with_one_warning():
     assert program.fallback_reason == compiled.CPU_ONLY and not program.programs
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@NEEDS_CUDA
 def test_the_compiled_step_of_a_cuda_model_is_the_eager_step():
     """Loading a CUDA program crashed the process once (compiled.py): none is built."""
     model = small_hydra().cuda()

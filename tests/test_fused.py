@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from devices import NEEDS_CUDA
 
 from hydrarec_minimal import fused
 from hydrarec_minimal.attention import hydra_attention
@@ -107,9 +108,6 @@ def test_a_fused_model_compiles_for_inference_too():
     with torch.inference_mode():
         expected = model.score_last(items)
     torch.testing.assert_close(scores[:, 1:], expected[:, 1:], rtol=1e-5, atol=1e-5)
-
-
-NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def padded_float32_inputs(device: str) -> tuple[torch.Tensor, ...]:

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from devices import NEEDS_CUDA
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
 from hydrarec_minimal.batches import CausalTrainingSet, ClozeTrainingSet, pad_right
@@ -101,7 +102,6 @@ def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
     assert torch.equal(loaded.score_last(batch.inputs), model.score_last(batch.inputs))
 
 
-NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA_IF_PRESENT = [  # (device, fused attention); on CUDA: bfloat16 mixed precision learns too
     ("cpu", False),
     pytest.param("cuda", False, marks=NEEDS_CUDA),
