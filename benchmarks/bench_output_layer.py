@@ -31,17 +31,17 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 import torch
+from bench_epoch import HYDRA, RESULTS, SASREC  # the epochs' table and its model names
 
 from hydrarec_minimal.benchmark import describe_machine, steady_allocator, time_calls
 from hydrarec_minimal.losses import CE_CHUNK, chunked_cross_entropy
+from hydrarec_minimal.model import ModelConfig
+from hydrarec_minimal.scaling import NUM_ITEMS
 
-RESULTS = Path(__file__).resolve().parent / "results"
-NUM_ITEMS, DIM = 1682, 64
-HYDRA, SASREC = "HydraRec (causal)", "SASRec"
+DIM = ModelConfig.dim  # the course's width, as in bench_epoch.py's models
 
 
 #: Positions per timed call: a whole number of blocks for every chunk size measured.
