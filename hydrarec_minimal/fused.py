@@ -7,18 +7,21 @@ as plain differentiable operations instead and handed to ``torch.compile``, the 
 becomes a few fused loops: autograd derives the backward pass from the forward graph
 (AOTAutograd) and inductor fuses both, so most intermediate tensors never reach memory.
 On two CPU cores (``benchmarks/bench_attention.py``, 8,192 tokens per call) causal forward +
-backward ran 1.35-1.51 times faster than the eager kernel and the forward pass 1.25-1.45
-times. On an NVIDIA H200 causal forward + backward ran 1.20-1.78 times faster and the
-forward pass 1.34-1.87 times; the bidirectional forward pass, one sum over the tokens in either
-version, ran 0.85-0.96 times as fast (slower): use it for causal models.
+backward ran 1.28-1.49 times faster than the eager kernel and the forward pass 1.22-1.38
+times (2.5-2.7 times the time of copying q, k, v and the output once). On an NVIDIA H200
+(release 0.5.0's version, one level of blocks in the prefix sum) causal forward + backward ran
+1.20-1.78 times faster and the forward pass 1.34-1.87 times; the bidirectional forward pass,
+one sum over the tokens in either version, ran 0.85-0.96 times as fast (slower): use it for
+causal models.
 
     from hydrarec_minimal.fused import fused_hydra_attention
     out = fused_hydra_attention(q, k, v, causal=True, mask=mask)   # as hydra_attention
 
 The causal prefix sum is written as in ``attention.running_sum``: a running sum inside blocks
 of 8 tokens (7 additions, each over every block at once), then the block totals prefix-summed
-and added to the next blocks. Every token's sum still involves no later token, not even
-through rounding, so causal outputs never change when later tokens do.
+(in blocks of 8 again: ``blocked_prefix_sum``) and added to the next blocks. Every token's sum
+still involves no later token, not even through rounding, so causal outputs never change when
+later tokens do.
 
 What compiling costs: a few seconds at the first call, and again for each new shape or kind
 of call (forward only or with gradients, causal or not, with or without a mask, another dtype
@@ -55,20 +58,39 @@ from hydrarec_minimal.attention import (
 fallback_reason: str | None = None
 
 
-def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK) -> Tensor:
+def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK, levels: int = 2) -> Tensor:
     """``out_t = Σ_{s≤t} x_s`` over the token axis, as plain operations that a compiler fuses.
 
-    The arithmetic of ``attention.running_sum``, written out of place: ``running_sum`` adds
+    The arithmetic of ``attention.running_sum``, written out of place (``running_sum`` adds
     into views of its own blocks to save memory in eager mode, which autograd refuses to
-    differentiate (in-place writes into the outputs of ``unbind``) and which, compiled for
-    the forward pass alone, ran about 1.6 times slower than this version on two CPU cores.
+    differentiate, and which, compiled for the forward pass alone, ran about 1.6 times slower
+    than this version on two CPU cores), and with the block totals themselves prefix-summed in
+    blocks:
+
+    1. inside each block of ``block`` tokens, a running sum (``block - 1`` additions, each over
+       one token slot of every block at once);
+    2. what the blocks before block i hold: the block totals shifted down by one block (block 0
+       gets zeros), prefix-summed: by this same function, one level fewer, or at the last level
+       by ``cumsum``;
+    3. that added to every token of block i.
+
+    Why more than one level: PyTorch's CPU ``cumsum`` walks each feature column one number at a
+    time, every addition waiting for the one before; over the n/8 block totals of 8,192 tokens
+    it took 70-95 µs of a 300 µs compiled forward pass on two CPU cores. Two levels leave it
+    n/64 rows (about 20 µs). More levels made the compiled loops slower (each level adds index
+    arithmetic to every token's load).
+
+    Every token's sum adds only tokens up to itself, in an order fixed by the shape: causal
+    outputs never change when later tokens do, not even through rounding.
 
     Args:
         x: ``(..., n, d)``.
         block: tokens per block.
+        levels: how many times blocks are formed (1: the block totals go straight to
+            ``cumsum``).
 
     Returns:
-        ``(..., n, d)``: the same numbers as ``attention.running_sum(x)``, up to rounding.
+        ``(..., n, d)``: the same numbers as ``x.cumsum(-2)``, up to rounding.
     """
     n = x.shape[-2]
     blocks = F.pad(x, (0, 0, 0, (-n) % block)).unflatten(-2, (-1, block))  # (..., n/b, b, d)
@@ -76,8 +98,11 @@ def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK) -> Tensor:
     for slot in range(1, block):
         running.append(running[-1] + blocks[..., slot, :])
     inside = torch.stack(running, dim=-2)  # (..., n/b, b, d): sums within each block
-    totals = running[-1].cumsum(dim=-2)  # (..., n/b, d): Σ of blocks 0..i
-    before = F.pad(totals[..., :-1, :], (0, 0, 1, 0))  # Σ of the blocks before block i
+    previous = F.pad(running[-1][..., :-1, :], (0, 0, 1, 0))  # (..., n/b, d): block i-1's total
+    if levels > 1:
+        before = blocked_prefix_sum(previous, block, levels - 1)  # Σ of the blocks before i
+    else:
+        before = previous.cumsum(dim=-2)
     return (inside + before.unsqueeze(-2)).flatten(-3, -2)[..., :n, :]
 
 

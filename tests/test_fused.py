@@ -16,10 +16,14 @@ from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.scaling import build_model
 
 
-@pytest.mark.parametrize("n", [1, 7, 8, 9, 33])
-def test_blocked_prefix_sum_is_a_cumulative_sum_for_any_length(n):
+@pytest.mark.parametrize("levels", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 33, 64, 65, 577])
+def test_blocked_prefix_sum_is_a_cumulative_sum_for_any_length(n, levels):
+    """577 tokens: 73 blocks, whose totals form 10 blocks at the second level."""
     x = torch.randn(2, n, 5, dtype=torch.float64)
-    torch.testing.assert_close(blocked_prefix_sum(x), x.cumsum(dim=-2), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        blocked_prefix_sum(x, levels=levels), x.cumsum(dim=-2), rtol=0, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -43,15 +47,18 @@ def test_fused_values_and_gradients_equal_the_eager_kernel(causal):
     assert fused.fallback_reason is None  # compiled, not the fallback
 
 
-def test_fused_causal_outputs_do_not_change_when_later_tokens_do():
-    q, k, v = torch.randn(3, 1, 40, 16).unbind(0)
+@pytest.mark.parametrize(("n", "changed_from"), [(40, 21), (300, 141)])
+def test_fused_causal_outputs_do_not_change_when_later_tokens_do(n, changed_from):
+    """300 tokens, changed from 141 on: inside a block of 8 and of 64 tokens (both levels)."""
+    q, k, v = torch.randn(3, 1, n, 16).unbind(0)
     before = fused_hydra_attention(q, k, v, causal=True)
     later = [x.clone() for x in (q, k, v)]
     for x in later:
-        x[:, 21:] = torch.randn(1, 19, 16) * 100
+        x[:, changed_from:] = torch.randn(1, n - changed_from, 16) * 100
     after = fused_hydra_attention(*later, causal=True)
-    assert torch.equal(after[:, :21], before[:, :21])  # exactly: no later token in any sum
-    assert not torch.equal(after[:, 21:], before[:, 21:])
+    # exactly: no later token in any sum
+    assert torch.equal(after[:, :changed_from], before[:, :changed_from])
+    assert not torch.equal(after[:, changed_from:], before[:, changed_from:])
 
 
 def test_bad_inputs_are_refused_before_compiling():
