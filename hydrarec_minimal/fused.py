@@ -76,7 +76,7 @@ def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK, levels: int = 2) -> T
 
     Why more than one level: PyTorch's CPU ``cumsum`` walks each feature column one number at a
     time, every addition waiting for the one before; over the n/8 block totals of 8,192 tokens
-    it took 70-95 µs of a 300 µs compiled forward pass on two CPU cores. Two levels leave it
+    it took 70-100 µs of a 300-400 µs compiled forward pass on two CPU cores. Two levels leave it
     n/64 rows (about 20 µs). More levels made the compiled loops slower (each level adds index
     arithmetic to every token's load).
 
@@ -92,6 +92,8 @@ def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK, levels: int = 2) -> T
     Returns:
         ``(..., n, d)``: the same numbers as ``x.cumsum(-2)``, up to rounding.
     """
+    if block < 1 or levels < 1:
+        raise ValueError(f"block and levels must be at least 1, got {block} and {levels}")
     n = x.shape[-2]
     blocks = F.pad(x, (0, 0, 0, (-n) % block)).unflatten(-2, (-1, block))  # (..., n/b, b, d)
     running = [blocks[..., 0, :]]

@@ -26,6 +26,12 @@ def test_blocked_prefix_sum_is_a_cumulative_sum_for_any_length(n, levels):
     )
 
 
+@pytest.mark.parametrize(("block", "levels"), [(0, 2), (8, 0)])
+def test_blocked_prefix_sum_refuses_empty_blocks_and_no_levels(block, levels):
+    with pytest.raises(ValueError, match="at least 1"):
+        blocked_prefix_sum(torch.ones(1, 4, 2), block=block, levels=levels)
+
+
 @pytest.mark.parametrize("causal", [True, False])
 def test_fused_values_and_gradients_equal_the_eager_kernel(causal):
     """float64, n = 50 (not a multiple of the block), left padding: tolerance 1e-10."""
