@@ -265,14 +265,14 @@ def time_calls(
 # ----------------------------------------------------------------------------------------------
 
 
-def _quiet_profiler() -> None:
+def quiet_profiler() -> None:
     """Silence the profiler's "profiler_start/stop" lines (read once, when it first starts)."""
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
 
 def _peak_cpu_bytes(fn: Callable[[], object]) -> int:
     """CPU peak memory from the PyTorch profiler's record of every allocation and free."""
-    _quiet_profiler()
+    quiet_profiler()
     with torch.profiler.profile(
         activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
     ) as profiler:

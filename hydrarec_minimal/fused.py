@@ -57,8 +57,12 @@ from hydrarec_minimal.attention import (
 #: ``None`` while compiling works; else why the calls run ``hydra_attention`` instead.
 fallback_reason: str | None = None
 
+#: Levels of blocks in the compiled causal prefix sum (``blocked_prefix_sum``): 2 measured
+#: fastest on two CPU cores (``benchmarks/bench_fused_prefix_sum.py``).
+PREFIX_LEVELS = 2
 
-def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK, levels: int = 2) -> Tensor:
+
+def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK, levels: int = PREFIX_LEVELS) -> Tensor:
     """``out_t = Σ_{s≤t} x_s`` over the token axis, as plain operations that a compiler fuses.
 
     The arithmetic of ``attention.running_sum``, written out of place (``running_sum`` adds
@@ -75,10 +79,12 @@ def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK, levels: int = 2) -> T
     3. that added to every token of block i.
 
     Why more than one level: PyTorch's CPU ``cumsum`` walks each feature column one number at a
-    time, every addition waiting for the one before; over the n/8 block totals of 8,192 tokens
-    it took 70-100 µs of a 300-400 µs compiled forward pass on two CPU cores. Two levels leave it
-    n/64 rows (about 20 µs). More levels made the compiled loops slower (each level adds index
-    arithmetic to every token's load).
+    time, every addition waiting for the one before. ``benchmarks/bench_fused_prefix_sum.py``
+    (two CPU cores, 8,192 tokens per call): with one level it took 35-61 µs of each compiled
+    forward pass (297-365 µs); with two it has n/64 rows (16-20 µs), and the forward pass took
+    281-293 µs (1.02-1.30x faster, the most at n = 8,192), forward + backward 1.05-1.21x
+    faster. A third level saved little more (forward 1.01-1.29x, forward + backward
+    1.08-1.23x against one level): each level adds index arithmetic to every token's load.
 
     Every token's sum adds only tokens up to itself, in an order fixed by the shape: causal
     outputs never change when later tokens do, not even through rounding.
@@ -108,11 +114,19 @@ def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK, levels: int = 2) -> T
     return (inside + before.unsqueeze(-2)).flatten(-3, -2)[..., :n, :]
 
 
-def hydra_formula(q: Tensor, k: Tensor, v: Tensor, causal: bool, mask: Tensor | None) -> Tensor:
+def hydra_formula(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    causal: bool,
+    mask: Tensor | None,
+    levels: int = PREFIX_LEVELS,
+) -> Tensor:
     """Hydra attention as plain differentiable operations: what ``torch.compile`` fuses.
 
     Args:
         q, k, v: ``(..., n, d)``; mask: ``None`` or bool ``(..., n)``, True = real token.
+        levels: levels of blocks in the causal prefix sum (``blocked_prefix_sum``).
 
     Returns:
         ``(..., n, d)``, as ``attention.hydra_attention``.
@@ -120,7 +134,7 @@ def hydra_formula(q: Tensor, k: Tensor, v: Tensor, causal: bool, mask: Tensor | 
     q_hat = F.normalize(q, dim=-1, eps=EPS)
     k_hat = F.normalize(k, dim=-1, eps=EPS)
     kv = zero_padding(k_hat * v, mask)  # (..., n, d)
-    context = blocked_prefix_sum(kv) if causal else kv.sum(dim=-2, keepdim=True)
+    context = blocked_prefix_sum(kv, levels=levels) if causal else kv.sum(dim=-2, keepdim=True)
     return zero_padding(q_hat * context, mask)
 
 
