@@ -13,9 +13,10 @@ For each length n (batch = tokens / n, d = 64) and each number of levels, the fo
 compiled by ``torch.compile`` as ``fused_hydra_attention`` compiles it, and this script
 measures
 
-- the causal forward pass (no gradients) and forward + backward, timed in turns
-  (``benchmark.time_calls``, best of ``--repeats``), with the copy floor of
-  ``bench_attention.py`` (copy q, k, v and an output once) timed with the forward passes;
+- the causal forward pass (no gradients) and forward + backward with ``benchmark.sweep_lengths``
+  as ``bench_attention.py`` does (every level count and length timed in turns, best of
+  ``--repeats``; peak memory), with that script's copy floor (copy q, k, v and an output once)
+  timed with the forward passes;
 - the time per forward call spent in ``aten::cumsum``, from ``torch.profiler`` over 300 calls
   (the profiler adds its own overhead to every call: read it as a share, not as a timing).
 
@@ -35,14 +36,14 @@ from functools import partial
 import pandas as pd
 import torch
 from bench_attention import DEFAULT_TOKENS, FLOOR, RESULTS, copy_floor
-from torch import Tensor
 
 from hydrarec_minimal.benchmark import (
+    attention_call,
     attention_inputs,
     describe_machine,
     quiet_profiler,
     steady_allocator,
-    time_calls,
+    sweep_lengths,
 )
 from hydrarec_minimal.fused import MAX_SHAPES, hydra_formula
 
@@ -64,74 +65,62 @@ def cumsum_seconds_per_call(forward: Callable[[], object]) -> float:
     return total_us * 1e-6 / PROFILED_CALLS
 
 
-def causal_forward(formula: Callable, q: Tensor, k: Tensor, v: Tensor) -> None:
-    """One causal forward pass without gradients; q, k, v ``(batch, n, d)``."""
-    with torch.no_grad():
-        formula(q, k, v, True, None)
-
-
-def causal_forward_backward(formula: Callable, leaves: list[Tensor], upstream: Tensor) -> None:
-    """One causal forward and backward pass; q, k, v (``leaves``) and ``upstream`` ``(b, n, d)``."""
-    formula(*leaves, True, None).backward(upstream)
-
-
 def measure(
     lengths: list[int], levels: list[int], tokens: int, repeats: int, device: torch.device
 ) -> pd.DataFrame:
-    """One row per (n, levels, mode), plus the floor's row per n."""
-    compiled = {
-        count: torch.compile(partial(hydra_formula, levels=count), dynamic=False)
-        for count in levels
+    """``sweep_lengths``' rows (causal; forward with the floor, and forward + backward), with
+    the columns ``levels`` (empty for the floor) and ``cumsum_seconds_profiled`` (forward)."""
+    names = {f"hydra, levels={count}": count for count in levels}  # "hydra…": Hydra's inputs
+    kernels = {
+        name: torch.compile(partial(hydra_formula, mask=None, levels=count), dynamic=False)
+        for name, count in names.items()
     }
-    rows = []
-    for n in lengths:
-        batch = tokens // n
-        q, k, v = attention_inputs("hydra", n, batch=batch, device=device)
-        leaves = [x.clone().requires_grad_() for x in (q, k, v)]
-        upstream = torch.randn_like(q)
-
-        calls = {("forward", c): partial(causal_forward, compiled[c], q, k, v) for c in levels}
-        calls[("forward", FLOOR)] = partial(copy_floor, q, k, v)
-        calls |= {
-            ("forward+backward", c): partial(causal_forward_backward, compiled[c], leaves, upstream)
-            for c in levels
-        }
-        with torch._dynamo.config.patch(recompile_limit=MAX_SHAPES):
-            timings = time_calls(calls, repeats=repeats, device=device)
-            cumsum = {c: cumsum_seconds_per_call(calls[("forward", c)]) for c in levels}
-        for (mode, count), timing in timings.items():
-            rows.append(
-                {
-                    "n": n,
-                    "batch": batch,
-                    "levels": count,
-                    "mode": mode,
-                    "seconds": timing.best,
-                    "median_seconds": timing.median,
-                    "cumsum_seconds_profiled": cumsum.get(count) if mode == "forward" else None,
-                }
+    sweep = partial(sweep_lengths, lengths=lengths, tokens=tokens, repeats=repeats, device=device)
+    # every level count, length and mode compiles hydra_formula once more
+    with torch._dynamo.config.patch(recompile_limit=MAX_SHAPES):
+        table = pd.concat(
+            [sweep(kernels | {FLOOR: copy_floor}), sweep(kernels, backward=True)],
+            ignore_index=True,
+        )
+        cumsum = {
+            (name, n): cumsum_seconds_per_call(
+                attention_call(
+                    kernel,
+                    *attention_inputs(name, n, batch=tokens // n, device=device),
+                    causal=True,
+                    backward=False,
+                )
             )
-    return pd.DataFrame(rows)
+            for name, kernel in kernels.items()
+            for n in lengths
+        }
+    table["levels"] = table.kind.map(names)
+    table["cumsum_seconds_profiled"] = [
+        None if row.backward else cumsum.get((row.kind, row.n)) for row in table.itertuples()
+    ]
+    return table
 
 
 def report(table: pd.DataFrame) -> None:
     """Per n and level count: forward against the floor, both modes against one level."""
-    seconds = table.set_index(["n", "mode", "levels"]).seconds
-    profiled = table.set_index(["n", "mode", "levels"]).cumsum_seconds_profiled
+    indexed = table.set_index(["n", "backward", "kind"])
+    seconds, profiled = indexed.seconds, indexed.cumsum_seconds_profiled
+    one_level = next(iter(table.kind[table.levels == 1]), None)
     for n in sorted(table.n.unique()):
-        floor = seconds[n, "forward", FLOOR]
-        for count in sorted(table[table.levels != FLOOR].levels.unique()):
-            forward, both = seconds[n, "forward", count], seconds[n, "forward+backward", count]
+        floor = seconds[n, False, FLOOR]
+        for row in table[(table.n == n) & ~table.backward & table.levels.notna()].itertuples():
+            forward, both = row.seconds, seconds[n, True, row.kind]
             speed = (
-                f"; one level's time / this: forward {seconds[n, 'forward', 1] / forward:.2f}x, "
-                f"forward+backward {seconds[n, 'forward+backward', 1] / both:.2f}x"
-                if (n, "forward", 1) in seconds
+                f"; one level's time / this: forward "
+                f"{seconds[n, False, one_level] / forward:.2f}x, "
+                f"forward+backward {seconds[n, True, one_level] / both:.2f}x"
+                if one_level
                 else ""
             )
             print(
-                f"n={n:5d}  levels={count}  causal forward {forward * 1e6:4.0f} µs "
+                f"n={n:5d}  {row.kind}  causal forward {forward * 1e6:4.0f} µs "
                 f"= {forward / floor:.2f}x the copy floor ({floor * 1e6:.0f} µs), "
-                f"aten::cumsum {profiled[n, 'forward', count] * 1e6:.0f} µs per profiled call; "
+                f"aten::cumsum {profiled[n, False, row.kind] * 1e6:.0f} µs per profiled call; "
                 f"forward+backward {both * 1e6:4.0f} µs{speed}"
             )
 

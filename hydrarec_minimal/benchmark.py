@@ -440,7 +440,7 @@ def sweep_lengths(
                 device=device,
                 seed=seed,
             )
-            points[kind, n] = rows_in_batch, _attention_call(kernel, q, k, v, causal, backward)
+            points[kind, n] = rows_in_batch, attention_call(kernel, q, k, v, causal, backward)
     timings = time_calls(
         {point: work for point, (_, work) in points.items()},
         repeats=repeats,
@@ -471,7 +471,7 @@ def sweep_lengths(
     return pd.DataFrame(rows)
 
 
-def _attention_call(
+def attention_call(
     kernel: AttentionKernel, q: Tensor, k: Tensor, v: Tensor, causal: bool, backward: bool
 ) -> Callable[[], object]:
     """The function that sweeps time: one forward (no autograd) or one forward + backward."""

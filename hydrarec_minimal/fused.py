@@ -80,11 +80,11 @@ def blocked_prefix_sum(x: Tensor, block: int = SCAN_BLOCK, levels: int = PREFIX_
 
     Why more than one level: PyTorch's CPU ``cumsum`` walks each feature column one number at a
     time, every addition waiting for the one before. ``benchmarks/bench_fused_prefix_sum.py``
-    (two CPU cores, 8,192 tokens per call): with one level it took 35-61 µs of each compiled
-    forward pass (297-365 µs); with two it has n/64 rows (16-20 µs), and the forward pass took
-    281-293 µs (1.02-1.30x faster, the most at n = 8,192), forward + backward 1.05-1.21x
-    faster. A third level saved little more (forward 1.01-1.29x, forward + backward
-    1.08-1.23x against one level): each level adds index arithmetic to every token's load.
+    (two CPU cores, 8,192 tokens per call): with one level it took 29-71 µs (the most at
+    n = 8,192) of each compiled forward pass (292-306 µs); with two it has n/64 rows (11-14 µs),
+    and the forward pass took 265-277 µs (1.08-1.11x faster), forward + backward 0.99-1.08x.
+    A third level was slower than two (forward 1.05-1.10x, forward + backward 0.97-1.03x
+    against one level): each level adds index arithmetic to every token's load.
 
     Every token's sum adds only tokens up to itself, in an order fixed by the shape: causal
     outputs never change when later tokens do, not even through rounding.

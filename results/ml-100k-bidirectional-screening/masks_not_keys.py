@@ -14,7 +14,7 @@ not record it.
 
 import sys
 
-import torch
+from torch import Tensor
 
 import hydrarec_minimal.attention as attention
 import hydrarec_minimal.model as model
@@ -22,22 +22,18 @@ from hydrarec_minimal.cli import main
 
 hydra_sum = attention.ATTENTION_KERNELS["hydra"]
 encode = model.SequentialRecommender.encode
-answering: list[torch.Tensor | None] = [None]  # bool (batch, n): True = a real, unmasked token
+answering: list[Tensor | None] = [None]  # bool (batch, n): True = a real, unmasked token
 
 
-def encode_marking_masks(self: model.SequentialRecommender, items: torch.Tensor) -> torch.Tensor:
+def encode_marking_masks(self: model.SequentialRecommender, items: Tensor) -> Tensor:
     """``encode``, with the positions that may serve as keys noted for ``hydra_masks_ask``."""
     answering[0] = None if self.config.causal else (items != 0) & (items != self.config.mask_token)
     return encode(self, items)
 
 
 def hydra_masks_ask(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    causal: bool = False,
-    mask: torch.Tensor | None = None,
-) -> torch.Tensor:
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
+) -> Tensor:
     """``hydra_attention`` ``(batch, n, d)`` with the values of [MASK] positions zeroed."""
     if answering[0] is not None:
         v = v * answering[0].unsqueeze(-1).to(v.dtype)

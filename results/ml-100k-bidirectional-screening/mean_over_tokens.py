@@ -13,6 +13,7 @@ option of the package: the results files do not record it.
 import sys
 
 import torch
+from torch import Tensor
 
 import hydrarec_minimal.attention as attention
 from hydrarec_minimal.cli import main
@@ -21,12 +22,8 @@ hydra_sum = attention.ATTENTION_KERNELS["hydra"]
 
 
 def hydra_mean(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    causal: bool = False,
-    mask: torch.Tensor | None = None,
-) -> torch.Tensor:
+    q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
+) -> Tensor:
     """``hydra_attention`` ``(batch, n, d)`` divided by the real tokens in each sum."""
     real = torch.ones(q.shape[:-1], device=q.device) if mask is None else mask.to(q.dtype)
     count = real.cumsum(-1) if causal else real.sum(-1, keepdim=True)
