@@ -7,4 +7,4 @@ One idea per module:
 - ``cli``: ``python -m hydrarec_minimal ...`` (the command line).
 """
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"

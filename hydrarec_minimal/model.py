@@ -8,6 +8,7 @@
 Everything else is shared, so every comparison changes exactly one thing:
 
     item ids (batch, n) ──► item embedding + position embedding ──► dropout
+                            [+ W · previous item's embedding, with previous_item=True]
         ──► [pre-LayerNorm block: x + Attn(LN(x)),  x + FFN(LN(x))] × layers ──► LayerNorm
         ──► hidden (batch, n, dim) ──► dot product with the same item embedding ──► scores
 
@@ -15,6 +16,11 @@ Item ids run 1..num_items; 0 is padding and ``num_items + 1`` is the mask token 
 cloze (BERT4Rec-style) objective. Positions count real tokens from the start of the sequence
 (the first real item is position 0), whatever the padding, so appending an item never shifts
 the positions of earlier ones.
+
+``previous_item=True`` also feeds every position the item one step before it, through a learned
+``dim × dim`` matrix (zero at the start of training): a convolution of width 2 over the items.
+Bidirectional Hydra attention gives every token the same global sum, so without it the [MASK]
+at the end of a history cannot pick out the most recent item (notebook 06).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS, SelfAttention
@@ -46,6 +53,8 @@ class ModelConfig:
         fused_attention: Hydra attention compiled by ``torch.compile``
             (``fused.fused_hydra_attention``) instead of the eager kernel: the same function,
             fused; hydra models only.
+        previous_item: add ``W · embedding(item_{t-1})`` to the input of position t (W learned,
+            zero-initialised): local context that Hydra's global sum cannot provide.
     """
 
     num_items: int
@@ -58,6 +67,7 @@ class ModelConfig:
     dropout: float = 0.2
     item_bias: bool = False
     fused_attention: bool = False
+    previous_item: bool = False
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KERNELS:
@@ -118,6 +128,15 @@ def positions_from_mask(mask: Tensor) -> Tensor:
     return (mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
+def previous_items(items: Tensor) -> Tensor:
+    """Each token's left neighbour: long ``(batch, n)`` -> ``(batch, n)``, 0 (padding) first.
+
+    ``previous_items([[0, 5, 7, 9]]) == [[0, 0, 5, 7]]``: the first real item has no previous
+    item, whatever the padding on its left.
+    """
+    return F.pad(items[:, :-1], (1, 0))
+
+
 class TransformerBlock(nn.Module):
     """Pre-LayerNorm transformer block: ``x + Attn(LN(x))`` then ``x + FFN(LN(x))``."""
 
@@ -169,6 +188,10 @@ class SequentialRecommender(nn.Module):
         nn.init.normal_(self.position_embedding.weight, std=0.02)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
+        self.previous_item = None
+        if config.previous_item:
+            self.previous_item = nn.Linear(config.dim, config.dim, bias=False)
+            nn.init.zeros_(self.previous_item.weight)  # training starts from the plain model
 
     def encode(self, items: Tensor) -> Tensor:
         """Hidden state of every token.
@@ -187,6 +210,8 @@ class SequentialRecommender(nn.Module):
             )
         mask = items != 0
         x = self.item_embedding(items) + self.position_embedding(positions_from_mask(mask))
+        if self.previous_item is not None:
+            x = x + self.previous_item(self.item_embedding(previous_items(items)))
         x = self.embedding_dropout(x)
         for block in self.blocks:
             x = block(x, mask)

@@ -64,12 +64,17 @@ class StreamState:
 
 
 def check_streamable(model: SequentialRecommender) -> None:
-    """Only causal Hydra models can stream: raise ``ValueError`` otherwise."""
+    """Only causal Hydra models without ``previous_item`` can stream: ``ValueError`` otherwise."""
     config = model.config
     if config.attention != "hydra" or config.direction != "causal":
         raise ValueError(
             "streaming needs a causal hydra model; got "
             f"attention={config.attention!r}, direction={config.direction!r}"
+        )
+    if config.previous_item:
+        raise ValueError(
+            "streaming does not support previous_item models (the state would also have to "
+            "keep each user's last item)"
         )
 
 

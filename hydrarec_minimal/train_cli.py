@@ -69,6 +69,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Hydra attention compiled by torch.compile (hydra models; see fused.py)",
     )
+    parser.add_argument(
+        "--previous-item",
+        action="store_true",
+        help="also feed each position the item before it (local context for Hydra; model.py)",
+    )
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu) or a device")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -88,6 +93,7 @@ def configs_from_args(
         dropout=args.dropout,
         # only Hydra has a fused version (of reproduce's kernels, its runs use it)
         fused_attention=args.fused_attention and attention == "hydra",
+        previous_item=args.previous_item,
     )
     train_config = TrainConfig(
         epochs=min(args.epochs, QUICK_EPOCHS) if quick_mode() else args.epochs,

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
-from hydrarec_minimal.model import ModelConfig, SequentialRecommender, positions_from_mask
+from hydrarec_minimal.model import (
+    ModelConfig,
+    SequentialRecommender,
+    positions_from_mask,
+    previous_items,
+)
 
 KINDS = sorted(ATTENTION_KERNELS)
 
@@ -23,9 +28,46 @@ def test_positions_count_real_tokens_from_the_start_whatever_the_padding():
     assert positions_from_mask(mask).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 2, 2]]
 
 
+def test_previous_items_shift_right_with_padding_first():
+    items = torch.tensor([[0, 0, 5, 7, 9], [4, 6, 8, 0, 0]])
+    assert previous_items(items).tolist() == [[0, 0, 0, 5, 7], [0, 4, 6, 8, 0]]
+
+
+def with_random_previous_item_weights(model: SequentialRecommender) -> SequentialRecommender:
+    """The trained state ``previous_item`` is for: its (zero-initialised) matrix made random."""
+    with torch.no_grad():
+        model.previous_item.weight.normal_(std=0.5)
+    return model
+
+
+@pytest.mark.parametrize("direction", ["causal", "bidirectional"])
+def test_previous_item_starts_as_the_plain_model(direction):
+    items = torch.tensor([[0, 0, 3, 8, 1, 31], [2, 4, 6, 8, 10, 31]])
+    plain = make_model("hydra", direction)(items)
+    torch.testing.assert_close(make_model("hydra", direction, previous_item=True)(items), plain)
+
+
+def test_previous_item_lets_bidirectional_hydra_see_the_order_of_the_history():
+    """Without positions, bidirectional Hydra sees a history as a set: the [MASK] at the end
+    gets the same scores for any order of the items. With the previous item it does not."""
+    history = torch.tensor([[4, 9, 2, 7, 31]])  # 31 = the mask token
+    reordered = torch.tensor([[7, 2, 9, 4, 31]])
+    for previous_item in (False, True):
+        model = make_model("hydra", "bidirectional", previous_item=previous_item)
+        with torch.no_grad():
+            model.position_embedding.weight.zero_()
+        if previous_item:
+            with_random_previous_item_weights(model)
+        same = torch.allclose(model.score_last(history), model.score_last(reordered))
+        assert same is not previous_item
+
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_causal_scores_at_t_ignore_later_items(kind):
-    model = make_model(kind, "causal")
+@pytest.mark.parametrize("previous_item", [False, True])
+def test_causal_scores_at_t_ignore_later_items(kind, previous_item):
+    model = make_model(kind, "causal", previous_item=previous_item)
+    if previous_item:
+        with_random_previous_item_weights(model)
     items = torch.randint(1, 31, (3, 10))
     items[1, :4] = 0  # a left-padded sequence
     before = model(items)

@@ -28,7 +28,15 @@ def readme_table(name: str) -> str:
 COMPARISONS = sorted(p.parent.name for p in RESULTS.glob("*/comparison.md"))
 
 
-@pytest.mark.parametrize("name", ["ml-100k", "ml-100k-last-item-samples"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ml-100k",
+        "ml-100k-last-item-samples",
+        "ml-100k-previous-item",
+        "ml-100k-previous-item-random-masks-only",
+    ],
+)
 def test_readme_results_table_is_the_reproduced_comparison(name):
     produced = (RESULTS / name / "comparison.md").read_text().strip()
     assert readme_table(name) == produced
@@ -37,7 +45,8 @@ def test_readme_results_table_is_the_reproduced_comparison(name):
 def test_the_committed_comparisons_are_the_known_experiments():
     assert COMPARISONS == [
         "ml-100k", "ml-100k-ce-chunked", "ml-100k-cloze-200-epochs", "ml-100k-fused-attention",
-        "ml-100k-last-item-samples",
+        "ml-100k-last-item-samples", "ml-100k-previous-item",
+        "ml-100k-previous-item-random-masks-only",
     ]  # fmt: skip
 
 
@@ -84,6 +93,21 @@ def test_notebook_tables_show_the_readme_rows_of_their_direction(notebook, direc
     shown = notebook_text(notebook)
     for row in wanted:
         assert row in shown, f"{notebook} does not show the README's row {row!r}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ml-100k-last-item-samples",
+        "ml-100k-previous-item",
+        "ml-100k-previous-item-random-masks-only",
+    ],
+)
+def test_notebook_06_shows_the_readme_tables_of_its_recipes(name):
+    rows = [line for line in readme_table(name).splitlines() if line.startswith("| ")]
+    shown = notebook_text("06_train_bidirectional_hydrarec.ipynb")
+    for row in rows:
+        assert row in shown, f"notebook 06 does not show the README's row {row!r}"
 
 
 def test_readme_names_the_release_tag_and_repository_the_notebooks_install_from():

@@ -76,13 +76,16 @@ def test_state_save_and_restore_continues_identically(tmp_path):
     assert scores.is_inference() and state.sums.is_inference()  # no autograd bookkeeping
 
 
-def test_only_causal_hydra_models_in_eval_mode_can_stream():
+def test_only_causal_hydra_models_without_previous_item_in_eval_mode_can_stream():
     for attention, direction in [("softmax", "causal"), ("hydra", "bidirectional")]:
         model = SequentialRecommender(
             ModelConfig(num_items=5, attention=attention, direction=direction)
         )
         with pytest.raises(ValueError, match="streaming needs a causal hydra model"):
             start_state(model, 1)
+    looking_back = SequentialRecommender(ModelConfig(num_items=5, previous_item=True))
+    with pytest.raises(ValueError, match="does not support previous_item"):
+        start_state(looking_back, 1)
     model = hydra_model()
     state = start_state(model, 2)
     with pytest.raises(ValueError, match=r"item ids must be in 1\.\.40"):

@@ -90,11 +90,20 @@ def synthetic_dataset(num_users: int = 200):
     return build_dataset(make_synthetic(num_users=num_users, num_items=150, seed=1))
 
 
-def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
+@pytest.mark.parametrize("previous_item", [False, True])
+def test_checkpoint_round_trip_gives_identical_scores(tmp_path, previous_item):
     dataset = synthetic_dataset(60)
-    config = ModelConfig(num_items=dataset.num_items, attention="hydra", max_len=20, dim=16)
+    config = ModelConfig(
+        num_items=dataset.num_items,
+        attention="hydra",
+        max_len=20,
+        dim=16,
+        previous_item=previous_item,
+    )
     seed_everything(0)
     model = SequentialRecommender(config).eval()
+    if previous_item:  # not the zeros it starts from, so that loading it back matters
+        torch.nn.init.normal_(model.previous_item.weight)
     batch = next(iter(evaluation_batches(dataset, "test", config)))
     path = save_checkpoint(model, tmp_path / "model.pt", extra={"note": "hello"})
     loaded, extra = load_checkpoint(path)
@@ -145,7 +154,8 @@ def test_cli_train_writes_every_results_field(tmp_path, monkeypatch, capsys):
     output = tmp_path / "out" / "results.json"
     code = main(
         ["train", "--dataset", "synthetic", "--epochs", "3", "--dim", "16", "--max-len", "20",
-         "--quiet", "--output", str(output), "--checkpoint", str(tmp_path / "model.pt")]
+         "--previous-item", "--quiet", "--output", str(output),
+         "--checkpoint", str(tmp_path / "model.pt")]
     )  # fmt: skip
     assert code == 0
     results = json.loads(output.read_text())
@@ -155,6 +165,7 @@ def test_cli_train_writes_every_results_field(tmp_path, monkeypatch, capsys):
     for stage in ("valid", "test"):
         assert set(results["metrics"][stage]) >= {"HR@10", "NDCG@10", "MRR@10", "HR@1", "HR@20"}
     assert results["dataset"] == "synthetic" and results["epochs_run"] == 2  # quick mode: 2
+    assert results["config"]["model"]["previous_item"] is True
     assert results["num_users"] == 100 and results["quick_mode"] is True
     assert "full ranking" in results["protocol"]
     printed = capsys.readouterr().out
