@@ -34,6 +34,7 @@ COMPARISONS = sorted(p.parent.name for p in RESULTS.glob("*/comparison.md"))
         "ml-100k",
         "ml-100k-last-item-samples",
         "ml-100k-previous-item",
+        "ml-100k-previous-item-causal",
         "ml-100k-previous-item-random-masks-only",
     ],
 )
@@ -45,7 +46,7 @@ def test_readme_results_table_is_the_reproduced_comparison(name):
 def test_the_committed_comparisons_are_the_known_experiments():
     assert COMPARISONS == [
         "ml-100k", "ml-100k-ce-chunked", "ml-100k-cloze-200-epochs", "ml-100k-fused-attention",
-        "ml-100k-last-item-samples", "ml-100k-previous-item",
+        "ml-100k-last-item-samples", "ml-100k-previous-item", "ml-100k-previous-item-causal",
         "ml-100k-previous-item-random-masks-only",
     ]  # fmt: skip
 
