@@ -52,6 +52,8 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor
 
+from hydrarec_minimal.fused import import_compiler_quietly
+
 Result = TypeVar("Result")
 
 #: Why inputs off the CPU run eagerly (see the module docstring).
@@ -121,6 +123,7 @@ class CompiledInference(Generic[Result]):
             "autotune_num_choices_displayed": 0,  # no timing tables on the screen
             "max_autotune_report_choices_stats": False,
         }
+        import_compiler_quietly()
         deterministic = torch.are_deterministic_algorithms_enabled()
         warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
         torch.use_deterministic_algorithms(False)

@@ -40,6 +40,9 @@ q, k, v are cast to float32 first, as ``hydra_attention`` does.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import warnings
 
 import torch
@@ -145,6 +148,18 @@ MAX_SHAPES = 64
 compiled_formula = torch.compile(hydra_formula, dynamic=False)
 
 
+@functools.cache
+def import_compiler_quietly() -> None:
+    """Import the C++ build helpers that inductor uses, without their stderr notice.
+
+    A CUDA build of torch on a machine with a CUDA toolkit but no GPU prints "No CUDA runtime
+    is found, using CUDA_HOME=..." when ``torch.utils.cpp_extension`` is first imported; it
+    says nothing about CPU compilation and would be the only output of a notebook cell.
+    """
+    with contextlib.redirect_stderr(io.StringIO()):
+        import torch.utils.cpp_extension  # noqa: F401
+
+
 def fused_hydra_attention(
     q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
 ) -> Tensor:
@@ -164,6 +179,7 @@ def fused_hydra_attention(
         q, k, v = (x.float() for x in (q, k, v))  # the running sum in float32
     if fallback_reason is None:
         try:
+            import_compiler_quietly()
             with torch._dynamo.config.patch(recompile_limit=MAX_SHAPES):
                 return compiled_formula(q, k, v, causal, mask)
         except Exception as error:  # the inputs were checked: the compiler failed
