@@ -769,7 +769,8 @@ def _fetch_once(
         )
 
         def download(url: str, output_file: str, pooch_object: object, check_only=False):
-            """pooch's downloader, then our check (pooch deletes the file if it raises)."""
+            """pooch's download, then our check, which runs before pooch's own so that the
+            error can give both hashes (pooch deletes the temporary file when it raises)."""
             http(url, output_file, pooch_object)
             _check_download(spec, Path(output_file))
 
@@ -791,7 +792,11 @@ def _fetch_once(
             status = error.response.status_code
             reason = f"HTTP {status} {error.response.reason}"
             raise _SourceError(reason, transient=status >= 500) from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError,  # the transfer was cut short
+        ) as error:
             raise _SourceError(_describe(error), transient=True) from None
         except (requests.exceptions.RequestException, OSError) as error:
             raise _SourceError(_describe(error)) from None
