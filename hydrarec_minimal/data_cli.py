@@ -1,9 +1,10 @@
 """``python -m hydrarec_minimal data DATASET [--json]``: find, verify and describe a dataset.
 
 The first thing to run: it finds the dataset (``HYDRAREC_DATA``, then the cache, then a
-download from GroupLens), verifies it (checksum, known counts), builds the leave-one-out split
-and prints users, items, interactions, time span and where the files were found. ``--json``
-prints the same as JSON (keys ``num_users``, ``num_items``, ``num_interactions``, ...).
+download from GroupLens or a mirror in ``HYDRAREC_MIRRORS``), verifies it (checksum, known
+counts), builds the leave-one-out split and prints users, items, interactions, time span and
+where the files were found. ``--json`` prints the same as JSON (keys ``num_users``,
+``num_items``, ``num_interactions``, ...).
 
 It never falls back to synthetic data (ask for ``synthetic`` by name to see the stand-in): if
 the dataset cannot be loaded, it prints one line saying why and what to do, and exits with 1.

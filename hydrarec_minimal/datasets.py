@@ -9,9 +9,16 @@ in this order and stopping at the first place that has them:
    (``$HYDRAREC_DATA/ml-100k/u.data``, ...) or the archive (``$HYDRAREC_DATA/ml-100k.zip``);
    ``HYDRAREC_DATA`` may also be the extracted folder itself (``.../ml-100k``);
 2. the user cache, ``$XDG_CACHE_HOME/hydrarec`` (default ``~/.cache/hydrarec``), same layout;
-3. a download from GroupLens into the cache: streamed to a temporary file with a progress bar,
-   checked against the published checksum, and only then moved into place (an atomic rename),
-   so an interrupted or corrupted download never leaves a file that looks finished.
+3. a download into the cache (``download_archive``, with pooch): from GroupLens, then from each
+   base URL in ``HYDRAREC_MIRRORS`` (space-separated; the archive name is appended). Each file
+   goes to a temporary file with a progress bar, is checked against the published checksum and
+   only then renamed into place, so a wrong, tampered or cut-short file is never kept.
+
+The published checksum, not the server's TLS certificate, is what is trusted: a source whose
+certificate cannot be verified (e.g. expired) is tried again without verification, says so in
+one line, and its file is kept only if the checksum matches. Transient failures are retried a
+few times with a short back-off (``DOWNLOAD_POLICY``); if every source fails, the error names
+each source and why it failed.
 
 Nothing here prompts. A broken copy in ``HYDRAREC_DATA`` is an error (it is never silently
 skipped or deleted: the message says what is wrong and how to fix it).
@@ -29,23 +36,25 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import http.client
 import io
 import os
 import re
+import ssl
 import sys
-import tempfile
-import urllib.error
-import urllib.request
+import time
 import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
+import pooch
+import requests
+import urllib3
 from tqdm import tqdm
 
 from hydrarec_minimal.errors import UserError
@@ -630,74 +639,242 @@ def _look_in(
     return None
 
 
-def download_archive(spec: DatasetSpec, destination: Path, *, timeout: float = 30.0) -> Path:
-    """Download ``spec.url`` to ``destination``: stream, verify, then rename into place.
+# --------------------------------------------------------------------------------------------
+# Downloading: GroupLens, then the mirrors; the published checksum is the authority
+# --------------------------------------------------------------------------------------------
 
-    The download goes to a temporary file next to ``destination`` (so the final rename is
-    atomic), with a tqdm progress bar on stderr. If the checksum differs, the temporary file is
-    deleted and a ``ChecksumError`` names both hashes; if the network fails, a
-    ``DataNotFoundError`` names the URL. Proxies come from the usual ``https_proxy`` etc.
+MIRRORS_ENV = "HYDRAREC_MIRRORS"
+"""Environment variable: space-separated base URLs tried after GroupLens (archive name added)."""
+
+RECOMMENDERS_MIRROR = "https://huggingface.co/datasets/Recommenders/MovieLens/resolve/main"
+"""A third party's copy of the MovieLens archives (the Recommenders project), for the advice."""
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    """How hard to try each source: ``attempts`` tries, waiting ``delay_s``, then twice that...
+
+    Only transient failures (no connection, timeout, HTTP 5xx) are retried; a wrong checksum, an
+    HTTP 4xx or a certificate error is not (a certificate error leads to the unverified try).
     """
+
+    attempts: int = 3
+    delay_s: float = 0.5
+    timeout_s: float = 30.0
+
+
+DOWNLOAD_POLICY = DownloadPolicy()
+"""The policy ``download_archive`` uses by default (offline, a source fails in ~1.5 s)."""
+
+
+class _SourceError(Exception):
+    """One try of one source failed: ``reason`` for people; how to go on from there."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        transient: bool = False,
+        certificate: bool = False,
+        checksum: ChecksumError | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.certificate = certificate
+        self.checksum = checksum
+
+
+def download_sources(spec: DatasetSpec) -> list[str]:
+    """The URLs to try, in order: ``spec.url``, then each base URL of ``HYDRAREC_MIRRORS``."""
+    mirrors = os.environ.get(MIRRORS_ENV, "").split()
+    return [spec.url] + [f"{base.rstrip('/')}/{spec.archive_name}" for base in mirrors]
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and what caused it, outermost first (requests -> urllib3 -> socket/ssl)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        reason = getattr(current, "reason", None)
+        first = current.args[0] if current.args else None
+        current = next(
+            (
+                e
+                for e in (reason, current.__cause__, current.__context__, first)
+                if isinstance(e, BaseException)
+            ),
+            None,
+        )
+    return chain
+
+
+def _describe(error: BaseException) -> str:
+    """A short reason: the innermost OS error's text, e.g. "Connection refused"."""
+    for cause in reversed(_causes(error)):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause.verify_message or str(cause)
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    if isinstance(error, requests.exceptions.Timeout):
+        return "timed out"
+    return str(error) or type(error).__name__
+
+
+def _check_download(spec: DatasetSpec, path: Path) -> None:
+    """Raise ``ChecksumError`` if a downloaded file is not the published one."""
+    if spec.checksum is None:
+        return
+    actual = file_checksum(path, spec.checksum.algorithm)
+    if actual != spec.checksum.hexdigest:
+        raise ChecksumError(
+            f"served a file with {spec.checksum.algorithm} {actual}, but the official "
+            f"{spec.archive_name} has {spec.checksum.hexdigest}; it was deleted",
+            expected=spec.checksum.hexdigest,
+            actual=actual,
+        )
+
+
+def _fetch_once(
+    spec: DatasetSpec, url: str, destination: Path, *, verify: bool, policy: DownloadPolicy
+) -> None:
+    """Download ``url`` to ``destination`` once (pooch: temporary file, check, rename).
+
+    Raises ``_SourceError``. A file with the wrong checksum is deleted before it is renamed.
+    """
+    known_hash = f"{spec.checksum.algorithm}:{spec.checksum.hexdigest}" if spec.checksum else None
+    logger = pooch.get_logger()
+    level = logger.level
+    with (
+        tqdm(
+            total=spec.size_bytes or 1,  # pooch sets the served size; it needs a truthy bar
+            delay=0.5,  # shown only if the download takes a while (not for a failed try)
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=f"downloading {spec.archive_name} from {urlparse(url).hostname}",
+            file=sys.stderr,
+            leave=False,
+        ) as progress,
+        warnings.catch_warnings(),
+    ):
+        if not verify:  # only for this try, whose file is kept only if its checksum matches
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        http = pooch.HTTPDownloader(
+            progressbar=progress,
+            verify=verify,
+            timeout=policy.timeout_s,
+            headers={"User-Agent": "hydrarec_minimal"},
+        )
+
+        def download(url: str, output_file: str, pooch_object: object, check_only=False):
+            """pooch's download, then our check, which runs before pooch's own so that the
+            error can give both hashes (pooch deletes the temporary file when it raises)."""
+            http(url, output_file, pooch_object)
+            _check_download(spec, Path(output_file))
+
+        logger.setLevel("WARNING")  # pooch's "Downloading data from ..." lines
+        try:
+            pooch.retrieve(
+                url,
+                known_hash=known_hash,
+                fname=destination.name,
+                path=destination.parent,
+                downloader=download,
+            )
+        except ChecksumError as error:
+            raise _SourceError(str(error), checksum=error) from None
+        except requests.exceptions.SSLError as error:
+            certificate = any(isinstance(c, ssl.SSLCertVerificationError) for c in _causes(error))
+            raise _SourceError(_describe(error), certificate=certificate) from None
+        except requests.exceptions.HTTPError as error:
+            status = error.response.status_code
+            reason = f"HTTP {status} {error.response.reason}"
+            raise _SourceError(reason, transient=status >= 500) from None
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError,  # the transfer was cut short
+        ) as error:
+            raise _SourceError(_describe(error), transient=True) from None
+        except (requests.exceptions.RequestException, OSError) as error:
+            raise _SourceError(_describe(error)) from None
+        finally:
+            logger.setLevel(level)
+
+
+def _fetch_with_retries(
+    spec: DatasetSpec, url: str, destination: Path, *, verify: bool, policy: DownloadPolicy
+) -> None:
+    """``_fetch_once``, retrying transient failures with a doubling delay."""
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return _fetch_once(spec, url, destination, verify=verify, policy=policy)
+        except _SourceError as error:
+            if not error.transient or attempt == policy.attempts:
+                if error.transient and attempt > 1:
+                    error.reason += f" ({attempt} attempts)"
+                raise
+            time.sleep(policy.delay_s * 2 ** (attempt - 1))
+
+
+def _fetch_from(spec: DatasetSpec, url: str, destination: Path, policy: DownloadPolicy) -> None:
+    """One source: verified TLS first; on a certificate error, unverified but hash-checked."""
+    try:
+        return _fetch_with_retries(spec, url, destination, verify=True, policy=policy)
+    except _SourceError as error:
+        if not error.certificate:
+            raise
+        unverified = f"TLS certificate could not be verified ({error.reason})"
+    if spec.checksum is None:
+        raise _SourceError(f"{unverified}; no published checksum to check a copy")
+    host = urlparse(url).hostname
+    print(
+        f"{host}'s {unverified}; downloading without verification, accepted only if its "
+        f"{spec.checksum.algorithm} matches the published one",
+        file=sys.stderr,
+    )
+    try:
+        _fetch_with_retries(spec, url, destination, verify=False, policy=policy)
+    except _SourceError as error:
+        error.reason = f"{unverified}; without verification: {error.reason}"
+        raise
+
+
+def download_archive(
+    spec: DatasetSpec, destination: Path, *, policy: DownloadPolicy | None = None
+) -> Path:
+    """Download the archive to ``destination`` from the first source that serves the real one.
+
+    Sources (``download_sources``): GroupLens, then ``HYDRAREC_MIRRORS``. Each is tried with TLS
+    verified; after a certificate error, again without verification. Whatever a source serves
+    is kept only if its checksum is the published one (a temporary file, checked, then renamed
+    into place; a wrong file is deleted). With a progress bar on stderr; proxies come from the
+    usual ``https_proxy`` etc. If every source fails: ``ChecksumError`` when one served a wrong
+    file, else ``DataNotFoundError``; either names every source and why it failed.
+    """
+    policy = policy or DOWNLOAD_POLICY
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary_name = tempfile.mkstemp(
-            dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-        )
     except OSError as error:
         raise DataNotFoundError(
             f"cannot write to the cache folder {destination.parent} ({error}): download "
             f"{spec.url} yourself, put it in a folder and set {DATA_ENV} to that folder"
         ) from None
-    temporary = Path(temporary_name)
-    try:
-        digest = hashlib.new(spec.checksum.algorithm) if spec.checksum else None
-        request = urllib.request.Request(spec.url, headers={"User-Agent": "hydrarec_minimal"})
-        received = 0
-        with (
-            os.fdopen(handle, "wb") as output,
-            urllib.request.urlopen(request, timeout=timeout) as response,
-        ):
-            length = int(response.headers.get("Content-Length") or 0)
-            with tqdm(
-                total=length or spec.size_bytes,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=f"downloading {spec.archive_name}",
-                file=sys.stderr,
-                leave=False,
-            ) as progress:
-                while chunk := response.read(1 << 20):
-                    output.write(chunk)
-                    if digest is not None:
-                        digest.update(chunk)
-                    received += len(chunk)
-                    progress.update(len(chunk))
-        if length and received != length:
-            raise DataNotFoundError(
-                f"the download of {spec.url} stopped after {received:,} of {length:,} bytes; "
-                f"try again, or download it yourself and set {DATA_ENV}"
-            )
-        if digest is not None and spec.checksum is not None:
-            actual = digest.hexdigest()
-            if actual != spec.checksum.hexdigest:
-                raise ChecksumError(
-                    f"the file downloaded from {spec.url} has {spec.checksum.algorithm} {actual}, "
-                    f"but the official {spec.archive_name} has {spec.checksum.hexdigest}; it was "
-                    f"deleted. Try again later; if it persists, download it in a browser, compare "
-                    f"its checksum with the one GroupLens publishes, and set {DATA_ENV}",
-                    expected=spec.checksum.hexdigest,
-                    actual=actual,
-                )
-        os.replace(temporary, destination)
-    except (OSError, http.client.HTTPException) as error:
-        reason = getattr(error, "reason", None) or error
-        if isinstance(error, urllib.error.HTTPError):
-            reason = f"HTTP {error.code} {error.reason}"
-        raise DataNotFoundError(f"could not download {spec.url} ({reason})") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-    return destination
+    failures: list[tuple[str, _SourceError]] = []
+    for url in download_sources(spec):
+        try:
+            _fetch_from(spec, url, destination, policy)
+            return destination
+        except _SourceError as error:
+            failures.append((url, error))
+    tried = "; ".join(f"{url}: {error.reason}" for url, error in failures)
+    message = f"the download failed from every source ({tried})"
+    wrong = next((error.checksum for _, error in failures if error.checksum), None)
+    if wrong is not None:
+        raise ChecksumError(message, expected=wrong.expected, actual=wrong.actual)
+    raise DataNotFoundError(message)
 
 
 def find_files(
@@ -706,10 +883,12 @@ def find_files(
     members: Sequence[str] | None = None,
     download: bool = True,
 ) -> DatasetFiles:
-    """Find (or download) a dataset: ``HYDRAREC_DATA``, then the cache, then GroupLens.
+    """Find (or download) a dataset: ``HYDRAREC_DATA``, then the cache, then the download.
 
     ``members`` are the files needed (default: ratings and item metadata); asking only for the
     metadata file lets a partial copy serve, e.g. an ``ml-1m/`` folder without ``ratings.dat``.
+    Errors: ``DataNotFoundError`` (nowhere, download failed), ``ChecksumError`` (a source served
+    a wrong file, or a local copy is not the official one), ``CorruptDataError``.
     """
     spec = get_spec(dataset)
     members = tuple(members) if members is not None else spec.members
@@ -732,9 +911,20 @@ def find_files(
     )
     if not download:
         raise DataNotFoundError(f"{spec.name} not found in {searched}; {advice}")
+    if not os.environ.get(MIRRORS_ENV, "").strip():
+        advice += (
+            f"; or try a mirror (its copy is kept only if the checksum matches), e.g. "
+            f"export {MIRRORS_ENV}={RECOMMENDERS_MIRROR}"
+        )
     destination = cache / spec.archive_name
     try:
         download_archive(spec, destination)
+    except ChecksumError as error:
+        raise ChecksumError(
+            f"{spec.name} not found in {searched}, and {error}; {advice}",
+            expected=error.expected,
+            actual=error.actual,
+        ) from None
     except DataNotFoundError as error:
         raise DataNotFoundError(
             f"{spec.name} not found in {searched}, and {error}; {advice}"

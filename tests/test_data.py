@@ -48,8 +48,11 @@ from hydrarec_minimal.errors import UserError
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real data folder, an empty private cache, no proxy for 127.0.0.1, not strict."""
+    """No real data folder or mirrors, an empty private cache, no proxy for 127.0.0.1, not
+    strict; failed downloads are retried without waiting."""
     monkeypatch.delenv("HYDRAREC_DATA", raising=False)
+    monkeypatch.delenv("HYDRAREC_MIRRORS", raising=False)
+    monkeypatch.setattr(datasets, "DOWNLOAD_POLICY", datasets.DownloadPolicy(delay_s=0))
     monkeypatch.delenv("HYDRAREC_STRICT_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
@@ -462,7 +465,7 @@ def test_download_with_wrong_checksum_keeps_nothing(
 
 def test_download_http_error(http_server: tuple[str, Path]) -> None:
     base, _ = http_server
-    with pytest.raises(DataNotFoundError, match=f"could not download {base}/tiny.zip .HTTP 404"):
+    with pytest.raises(DataNotFoundError, match=f"{base}/tiny.zip: HTTP 404 File not found"):
         load_movielens(tiny_spec(url=f"{base}/tiny.zip"))
 
 
