@@ -88,9 +88,24 @@ def test_install_cell_installs_the_release_tag_without_dependencies(path):
             f"{path.name}: an editable install is invisible to the running kernel: {line}"
         )
     assert "HYDRAREC_COLAB_SOURCE" in source, f"{path.name}: the test needs this override"
-    if "git clone" in source:
+    if re.search(r"!git\b.*\bclone\b", source):  # a copy of the course, for its files
         assert "HYDRAREC_COLAB_DIR" in source, f"{path.name}: the test needs this override"
         assert "if not os.path.isdir(" in source, f"{path.name}: a second clone would fail"
+
+
+def test_every_badge_and_colab_link_names_the_release_tag():
+    """README and notebooks: Colab and Binder open the notebooks of this release."""
+    pattern = re.compile(
+        r"https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/"
+        r"([\w.-]+/[\w.-]+)/(?:blob/)?([^/?]+)"
+    )
+    texts = {"README.md": (ROOT / "README.md").read_text()}
+    texts |= {path.name: path.read_text() for path in NOTEBOOKS}
+    for name, text in texts.items():
+        links = pattern.findall(text)
+        assert links, f"{name} has no Colab or Binder link"
+        for repository, ref in links:
+            assert (repository, ref) == (REPOSITORY, TAG), f"{name}: {repository}@{ref}"
 
 
 # ----------------------------------------------------------------------------------------------

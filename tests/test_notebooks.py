@@ -122,10 +122,11 @@ def test_notebook_opens_with_title_badges_and_goals(path):
     first = notebook.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# "), "title first"
     stem = path.stem
-    colab = (
-        f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{stem}.ipynb"
-    )
-    binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/main?labpath=notebooks%2F{stem}.ipynb"
+    # the notebooks of this release (tests/test_colab.py: the tag is "v" + the version)
+    colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{RELEASE_TAG}/notebooks/"
+    colab += f"{stem}.ipynb"
+    binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/{RELEASE_TAG}?labpath=notebooks%2F"
+    binder += f"{stem}.ipynb"
     assert colab in first.source, f"{path.name}: Colab badge must link to {colab}"
     assert binder in first.source, f"{path.name}: Binder badge must link to {binder}"
     assert re.search(r"^##+ What you will know at the end", first.source, re.MULTILINE), (
