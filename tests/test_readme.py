@@ -126,5 +126,6 @@ def test_course_map_has_a_row_per_notebook_with_run_times_and_a_colab_badge():
         cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
         full, quick = cells[2], cells[3]
         assert re.fullmatch(r"(\d+ min )?\d+ s", full) and re.fullmatch(r"\d+ s", quick), cells
-        badge = f"colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{path.name}"
+        badge = f"colab.research.google.com/github/{REPOSITORY}/blob/{RELEASE_TAG}/notebooks/"
+        badge += path.name
         assert badge in rows[0]
