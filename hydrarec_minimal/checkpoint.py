@@ -15,6 +15,7 @@ import torch
 
 from hydrarec_minimal.errors import UserError
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
+from hydrarec_minimal.outputs import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -22,9 +23,11 @@ FORMAT_VERSION = 1
 def save_checkpoint(
     model: SequentialRecommender, path: str | Path, extra: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``model`` (config + weights, moved to the CPU) and ``extra`` to ``path``."""
+    """Write ``model`` (config + weights, moved to the CPU) and ``extra`` to ``path``.
+
+    Atomically (``outputs.atomic_write``): an interrupted save leaves no half-written file.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     payload = {
         "format_version": FORMAT_VERSION,
@@ -32,7 +35,8 @@ def save_checkpoint(
         "state_dict": state,
         "extra": extra or {},
     }
-    torch.save(payload, path)
+    with atomic_write(path) as file:
+        torch.save(payload, file)
     return path
 
 
