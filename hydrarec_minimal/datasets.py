@@ -26,7 +26,8 @@ skipped or deleted: the message says what is wrong and how to fix it).
 Verification: archives are checked against their checksum (sha256 or md5, whichever GroupLens
 or others published); files of an extracted folder are checked against sha256 sums where the
 registry knows them; and every official dataset is checked against its known counts (ML-100K:
-100,000 ratings by 943 users on 1,682 items). A malformed line is reported with file and line.
+100,000 ratings by 943 users on 1,682 items). A malformed line is reported with file and line;
+a file that is not text (binary garbage) with its first bad byte.
 
 Every error is a ``DataError``, a ``hydrarec_minimal.errors.UserError``: the command line prints
 its one-line message without a traceback.
@@ -270,6 +271,34 @@ def _malformed_field_count(data: bytes, sep: bytes, fields: int, skip: int) -> i
     return skip + 1  # not reached for data that pandas refused
 
 
+#: Bytes that are never in a ratings file (numbers, separators and newlines: plain ASCII).
+_NOT_RATINGS_TEXT = re.compile(rb"[\x00\x80-\xff]")
+#: Control bytes that are in no MovieLens text file (all but tab, line feed, carriage return).
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _not_text_error(data: bytes, position: int, where: str, kind: str) -> CorruptDataError:
+    """The error for a file whose byte at ``position`` shows it is not a ``kind`` file."""
+    line = data.count(b"\n", 0, position) + 1
+    return CorruptDataError(
+        f"{where} is not a {kind}: its byte 0x{data[position]:02x} on line {line} is not text "
+        f"(the file is damaged, or it is another file under this name)"
+    )
+
+
+def _check_ratings_text(data: bytes, where: str) -> None:
+    """``CorruptDataError`` unless ``data`` is plain ASCII without NUL bytes (e.g. binary garbage).
+
+    The usual case costs two fast scans (ML-20M's ratings are half a gigabyte); only a file
+    that fails them is searched for its first bad byte.
+    """
+    if data.isascii() and b"\x00" not in data:
+        return
+    match = _NOT_RATINGS_TEXT.search(data)
+    assert match is not None
+    raise _not_text_error(data, match.start(), where, "text ratings file")
+
+
 def _parse_rating_table(
     data: bytes, where: str, sep: str, header: str | None, shown_sep: str | None = None
 ) -> pd.DataFrame:
@@ -283,6 +312,7 @@ def _parse_rating_table(
     shown = repr(shown_sep or sep)
     if not data or data.isspace():
         raise CorruptDataError(f"{where} is empty: it should hold one rating per line")
+    _check_ratings_text(data, where)
     end = len(data)
     while end and data[end - 1] in b"\r\n":
         end -= 1
@@ -398,12 +428,18 @@ def title_year(title: str) -> int:
 
 def _decode(data: bytes, encoding: str, where: str) -> list[str]:
     """Decode and split into lines on ``\\n`` only (latin-1 text may hold U+0085 and friends,
-    which ``str.splitlines`` would also split on). Trailing newlines are dropped."""
+    which ``str.splitlines`` would also split on). Trailing newlines are dropped.
+
+    ``CorruptDataError`` for bytes that are not text: control bytes other than tab and the
+    newlines (NUL, ...), or bytes that are not valid in ``encoding``.
+    """
+    control = _CONTROL_BYTES.search(data)
+    if control is not None:
+        raise _not_text_error(data, control.start(), where, "text file of movies")
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise MalformedLineError(where, line, f"not valid {encoding} text") from None
+        raise _not_text_error(data, error.start, where, f"{encoding} text file of movies") from None
     text = text.rstrip("\r\n")
     if not text.strip():
         raise CorruptDataError(f"{where} is empty: it should hold one item per line")

@@ -31,6 +31,7 @@ from hydrarec_minimal.checkpoint import save_checkpoint
 from hydrarec_minimal.data import SequenceDataset
 from hydrarec_minimal.metrics import SAMPLED_NEGATIVES
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
+from hydrarec_minimal.outputs import check_output_file
 from hydrarec_minimal.train import (
     TrainConfig,
     choose_device,
@@ -136,13 +137,16 @@ def run_experiment(
     """Train one model on ``dataset``, evaluate it and the popularity floor; return the results.
 
     ``model_config.num_items`` must equal ``dataset.num_items``. Writes a checkpoint of the
-    best model to ``checkpoint_path`` if given.
+    best model to ``checkpoint_path`` if given (checked first: ``UserError``, before any
+    training, if it cannot be written).
     """
     if model_config.num_items != dataset.num_items:
         raise ValueError(
             f"model_config.num_items={model_config.num_items} but the dataset has "
             f"{dataset.num_items} items"
         )
+    if checkpoint_path is not None:
+        check_output_file(checkpoint_path, "checkpoint")
     seed_everything(train_config.seed)
     device = choose_device(train_config.device)
     model = SequentialRecommender(model_config).to(device)

@@ -10,7 +10,9 @@ runs every attention kernel × direction × seed through ``run_experiment`` and 
     OUTPUT_DIR/comparison.csv                             the same numbers, one row per model
 
 Nothing is lost when a long run is interrupted: a run whose results file exists is not run
-again (delete it to redo it), and the table is rebuilt from whatever files are there.
+again (delete it to redo it), and the table is rebuilt from whatever files are there. Files are
+written atomically (never half a file), and an output folder that cannot be written is an
+error before the first run starts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 from hydrarec_minimal.attention import ATTENTION_KERNELS
 from hydrarec_minimal.experiment import run_experiment
 from hydrarec_minimal.model import DIRECTIONS, ModelConfig
+from hydrarec_minimal.outputs import check_output_file, check_output_folder, write_json, write_text
 from hydrarec_minimal.settings import quick_mode
 from hydrarec_minimal.train import TrainConfig
 from hydrarec_minimal.train_cli import add_model_arguments, configs_from_args, load_for_training
@@ -37,6 +40,7 @@ MODEL_NAMES = {
     ("hydra", "bidirectional"): "HydraRec (bidirectional)",
 }
 TABLE_METRICS = ("HR@10", "NDCG@10", "MRR@10")
+COMPARISON_FILES = ("comparison.md", "comparison.csv")
 #: Config fields that are not settings of a comparison: what it varies, and what leaves the
 #: numbers unchanged (or is stated elsewhere: the device).
 NOT_SETTINGS = frozenset({"num_items", "attention", "direction", "seed", "device", "progress"})
@@ -164,8 +168,9 @@ def write_comparison(output_dir: str | Path) -> str:
         f"Settings: {settings}.\n\n"
         f"{markdown_table(table)}\n"
     )
-    (output_dir / "comparison.md").write_text(text)
-    table.to_csv(output_dir / "comparison.csv", index=False)
+    markdown, csv = (output_dir / name for name in COMPARISON_FILES)
+    write_text(markdown, text)
+    write_text(csv, table.to_csv(index=False))
     return text
 
 
@@ -178,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
                 configs_from_args(args, 1, attention, direction, args.seeds[0])
             except ValueError as error:
                 args.parser.error(str(error))
+    check_output_folder(output_dir / "runs", "results files")  # before hours of training
+    for name in COMPARISON_FILES:
+        check_output_file(output_dir / name, "comparison table")
     dataset = load_for_training(args.dataset)
     grid = [
         (seed, direction, attention)  # seed outermost: an interrupted run has every model
@@ -193,8 +201,7 @@ def run(args: argparse.Namespace) -> int:
         configs = configs_from_args(args, dataset.num_items, attention, direction, seed)
         print(f"train  {model_name(attention, direction)}, seed {seed}", flush=True)
         results = run_experiment(dataset, *configs) | {"quick_mode": quick_mode()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        write_json(path, results)
     print(write_comparison(output_dir))
     return 0
 

@@ -39,6 +39,7 @@ from torch import Tensor
 from hydrarec_minimal.attention import EPS
 from hydrarec_minimal.compiled import CompiledInference
 from hydrarec_minimal.model import SequentialRecommender
+from hydrarec_minimal.outputs import atomic_write
 
 
 @dataclass
@@ -54,8 +55,9 @@ class StreamState:
     seen: Tensor
 
     def save(self, path: str | Path) -> None:
-        """Write the state to ``path`` (restore with ``StreamState.load``)."""
-        torch.save({"sums": self.sums.cpu(), "seen": self.seen.cpu()}, path)
+        """Write the state to ``path``, atomically (restore with ``StreamState.load``)."""
+        with atomic_write(path) as file:
+            torch.save({"sums": self.sums.cpu(), "seen": self.seen.cpu()}, file)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> StreamState:

@@ -7,20 +7,21 @@ Defaults train causal HydraRec on ML-100K. softmax + causal is SASRec, softmax +
 bidirectional is BERT4Rec. The numbers printed and stored are full-ranking metrics under the
 protocol printed above them. If MovieLens cannot be found or downloaded, the run falls back
 (loudly, and recorded in the results) to synthetic data, unless HYDRAREC_STRICT_DATA=1.
-With HYDRAREC_QUICK=1 the run shrinks to a smoke test (2 epochs, 100 users).
+With HYDRAREC_QUICK=1 the run shrinks to a smoke test (2 epochs, 100 users). The output and
+checkpoint paths are checked before training (one error line if they cannot be written), and
+both files are written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
-from pathlib import Path
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
 from hydrarec_minimal.data import DATASETS, load_dataset
 from hydrarec_minimal.experiment import run_experiment
 from hydrarec_minimal.model import DIRECTIONS, ModelConfig
+from hydrarec_minimal.outputs import check_output_file, write_json
 from hydrarec_minimal.settings import quick_mode
 from hydrarec_minimal.train import LOSSES, TrainConfig
 
@@ -129,13 +130,14 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         args.parser.error(str(error))
+    output = check_output_file(args.output, "results file")  # before hours of training
+    if args.checkpoint is not None:
+        check_output_file(args.checkpoint, "checkpoint")
     dataset = load_for_training(args.dataset)
     model_config = replace(model_config, num_items=dataset.num_items)
     results = run_experiment(dataset, model_config, train_config, args.checkpoint)
     results["quick_mode"] = quick_mode()
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_json(output, results)
     print(f"Protocol: {results['protocol']}")
     print(f"Model: {args.attention}, {args.direction}; seed {args.seed}; {results['device']}")
     print(f"  epochs run {results['epochs_run']} (best {results['best_epoch']}), ", end="")

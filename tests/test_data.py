@@ -391,6 +391,71 @@ def test_parsers_accept_crlf_and_trailing_blank_lines() -> None:
         datasets.parse_ratings_csv(b"1,2,3.5,4\n", "ratings.csv")
 
 
+#: Binary garbage: what a disk error or a wrong download leaves (starts with a UTF-16 mark).
+GARBAGE = b"\xff\xfe\x00\x01" + np.random.default_rng(0).bytes(4096)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "member", "garbage", "where"),
+    [
+        ("100k", "u.data", GARBAGE, "byte 0xff on line 1"),
+        ("1m", "ratings.dat", GARBAGE, "byte 0xff on line 1"),
+        ("20m", "ratings.csv", GARBAGE, "byte 0xff on line 1"),
+        ("20m", "ratings.csv", b"userId,movieId,rating,timestamp\n1,2,3.0,4\n" + GARBAGE, "line 3"),
+        ("100k", "u.data", b"1\t2\t3\t4\n" * 3 + b"\x00" * 64, "byte 0x00 on line 4"),
+        ("100k", "u.item", GARBAGE, "byte 0x00 on line 1"),
+        ("1m", "movies.dat", b"1::Toy Story (1995)::Comedy\n" + GARBAGE, "on line 2"),
+        ("20m", "movies.csv", b"movieId,title,genres\n\xff\xfe", "byte 0xff on line 2"),
+    ],
+    ids=[
+        "u.data",
+        "ratings.dat",
+        "ratings.csv",
+        "csv-after-2-lines",
+        "nul-bytes",
+        "u.item",
+        "movies.dat",
+        "movies.csv",
+    ],
+)
+def test_binary_garbage_is_not_a_text_file(
+    fmt: str,
+    member: str,
+    garbage: bytes,
+    where: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = tiny_files(fmt) | {member: garbage}
+    folder = write_folder(tmp_path / "data", fmt, files=files)
+    monkeypatch.setenv("HYDRAREC_DATA", str(tmp_path / "data"))
+    with pytest.raises(CorruptDataError) as caught:
+        load_movielens(tiny_spec(fmt), download=False)
+    message = str(caught.value)
+    assert message.startswith(f"{folder / member} is not a ")
+    assert " text " in message and where in message
+    assert message.endswith(f"; replace the file with the one in {tiny_spec(fmt).url}")
+
+
+def test_data_command_reports_garbage_in_one_line(tmp_path: Path) -> None:
+    """The real process on an ml-100k folder whose u.data is binary: one line, no traceback."""
+    folder = tmp_path / "data" / "ml-100k"
+    folder.mkdir(parents=True)
+    (folder / "u.data").write_bytes(GARBAGE)
+    (folder / "u.item").write_bytes(tiny_files("100k")["u.item"])
+    result = subprocess.run(
+        [sys.executable, "-m", "hydrarec_minimal", "data", "ml-100k"],
+        env={**os.environ, "HYDRAREC_DATA": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {folder / 'u.data'} is not a text ratings file")
+    assert result.stderr.rstrip().endswith(REGISTRY["ml-100k"].url)
+
+
 def test_wrong_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = tiny_files("100k")
     files["u.data"] = files["u.data"].rsplit(b"\n", 2)[0] + b"\n"  # the last line is cut off

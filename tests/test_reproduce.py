@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from hydrarec_minimal.cli import main
 from hydrarec_minimal.reproduce import (
     changed_settings,
     comparison_table,
@@ -83,3 +84,19 @@ def test_write_comparison_states_the_settings_that_differ(tmp_path):
         path = tmp_path / "runs" / f"run{index}.json"
         path.write_text(json.dumps(with_settings(run, epochs=200)))
     assert "Settings: the defaults of `train`, except epochs = 200.\n" in write_comparison(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["under a file", "a file"])
+def test_reproduce_checks_its_output_folder_before_training(case, tmp_path, monkeypatch, capsys):
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    output_dir = tmp_path / "notes.txt" / ("ml-100k" if case == "under a file" else "")
+    # Real MovieLens is missing and must not be replaced: an error about the output folder,
+    # not the data, shows the check comes before loading the data and training.
+    monkeypatch.setenv("HYDRAREC_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.setenv("HYDRAREC_STRICT_DATA", "1")
+    assert main(["reproduce", "--dataset", "ml-100k", "--output-dir", str(output_dir)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    runs = output_dir / "runs"
+    assert captured.err.startswith(f"error: cannot write the results files to {runs}: ")
+    assert "notes.txt is a file, not a folder" in captured.err

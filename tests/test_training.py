@@ -15,6 +15,7 @@ from hydrarec_minimal.batches import CausalTrainingSet, ClozeTrainingSet, pad_ri
 from hydrarec_minimal.checkpoint import load_checkpoint, save_checkpoint
 from hydrarec_minimal.cli import main
 from hydrarec_minimal.data import build_dataset
+from hydrarec_minimal.errors import UserError
 from hydrarec_minimal.experiment import evaluation_batches, run_experiment
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.synthetic import make_synthetic
@@ -191,3 +192,44 @@ def test_cli_rejects_bad_arguments_with_a_usage_error(arguments, message, capsys
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+def unwritable_paths(tmp_path):
+    """(option, path, what the error says): real paths that cannot be written, even by root."""
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    (tmp_path / "a-folder").mkdir()
+    under_a_file = tmp_path / "notes.txt" / "results.json"
+    return {
+        "output under a file": ("--output", under_a_file, "notes.txt is a file, not a folder"),
+        "output is a folder": ("--output", tmp_path / "a-folder", "it is a folder"),
+        "checkpoint under a file": ("--checkpoint", tmp_path / "notes.txt" / "m.pt", "is a file"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["output under a file", "output is a folder", "checkpoint under a file"]
+)
+def test_cli_train_checks_where_it_writes_before_training(case, tmp_path, monkeypatch, capsys):
+    option, path, problem = unwritable_paths(tmp_path)[case]
+    # Real MovieLens is missing and must not be replaced: loading it would fail. So an error
+    # about the output, not the data, shows the check comes before loading and training.
+    monkeypatch.setenv("HYDRAREC_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.setenv("HYDRAREC_STRICT_DATA", "1")
+    paths = {"--output": tmp_path / "results.json", "--checkpoint": tmp_path / "model.pt"}
+    paths[option] = path
+    arguments = [str(item) for pair in paths.items() for item in pair]
+    assert main(["train", "--dataset", "ml-100k", *arguments]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("error: cannot write the ") and f" to {path}: " in captured.err
+    assert problem in captured.err and "HYDRAREC_DATA" not in captured.err
+    assert not (tmp_path / "results.json").exists() and not (tmp_path / "model.pt").exists()
+
+
+def test_run_experiment_checks_the_checkpoint_path_before_training(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    dataset = synthetic_dataset(60)
+    config = ModelConfig(num_items=dataset.num_items, max_len=20, dim=16)
+    path = tmp_path / "notes.txt" / "model.pt"
+    with pytest.raises(UserError, match=f"cannot write the checkpoint to {path}: .* is a file"):
+        run_experiment(dataset, config, TrainConfig(epochs=100, progress=False), path)
