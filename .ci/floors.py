@@ -1,6 +1,6 @@
 """Print a pip constraints file that pins every runtime dependency to its declared floor.
 
-    python .ci/floors.py > floors.txt   # "torch>=2.11,<3" in pyproject.toml -> "torch==2.11"
+python .ci/floors.py > floors.txt   # "torch>=2.11,<3" in pyproject.toml -> "torch==2.11"
 """
 
 import re

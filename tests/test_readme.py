@@ -114,7 +114,8 @@ def test_notebook_06_shows_the_readme_tables_of_its_recipes(name):
 def test_readme_names_the_release_tag_and_repository_the_notebooks_install_from():
     readme = (ROOT / "README.md").read_text()
     assert f"release tag `{RELEASE_TAG}`" in readme
-    addresses = set(re.findall(r"github(?:\.com)?/([\w.-]+/[\w.-]+?)(?:/|\)|$)", readme))
+    opens = r"(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/([\w.-]+/[\w.-]+?)/"
+    addresses = set(re.findall(opens, readme))
     assert addresses == {REPOSITORY}, addresses
 
 
