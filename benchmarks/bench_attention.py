@@ -5,12 +5,12 @@
 
 For n = 64, 128, ..., max-n at d = 64 (softmax / linear / LinRec with 2 heads of 32, Hydra with
 64 heads of 1), with the number of tokens per call held fixed (batch = tokens / n), measures
-the time and the peak memory (``hydrarec_minimal.benchmark.sweep_lengths``) of
+the time and the peak memory (``hydrarec_minimal.course.benchmark.sweep_lengths``) of
 
     softmax, linear, linrec, hydra  x  forward, forward+backward  x  causal, bidirectional
 
 and, unless ``--no-fused``, ``hydra (fused)``: the same attention compiled by
-``torch.compile`` (``hydrarec_minimal.fused``; compiling adds about a minute to the run),
+``torch.compile`` (``hydrarec_minimal.fast.fused``; compiling adds about a minute to the run),
 
 and, with the causal forward passes, a memory-traffic floor: the time to copy the kernel's
 inputs (q, k, v) and its output once (four ``clone``s of (batch, n, d) tensors). No attention
@@ -45,9 +45,9 @@ import torch
 from torch import Tensor
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
-from hydrarec_minimal.benchmark import describe_machine, steady_allocator, sweep_lengths
-from hydrarec_minimal.fused import fused_hydra_attention
-from hydrarec_minimal.plotting import KIND_COLOURS, save_figure
+from hydrarec_minimal.course.benchmark import describe_machine, steady_allocator, sweep_lengths
+from hydrarec_minimal.course.plotting import KIND_COLOURS, save_figure
+from hydrarec_minimal.fast.fused import fused_hydra_attention
 
 KINDS = ("softmax", "linear", "linrec", "hydra")
 FUSED = "hydra (fused)"

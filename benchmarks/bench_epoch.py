@@ -8,12 +8,12 @@ synthetic users whose histories are exactly ``max_len + 1`` items long (MovieLen
 short for long windows; only the sequence length matters for the cost), 1,682 items as in
 ML-100K, batches of 128. Three losses: the course's full softmax cross-entropy (every
 position scores all 1,682 items, work that costs the same for both models), the same loss
-computed chunk by chunk without the score matrix (``ce-chunked``, ``hydrarec_minimal.losses``:
+computed chunk by chunk without the score matrix (``ce-chunked``, ``fast.chunked_loss``:
 the same arithmetic in far fewer passes over memory) and SASRec's binary cross-entropy with
 one sampled negative (almost no output work, so attention's share of the epoch is larger).
 The two models alternate epoch by epoch, so that a slow moment of the machine hits both; the
 best epoch of each is reported. Peak memory is that of one training step
-(``hydrarec_minimal.benchmark.peak_memory``: tensors allocated through PyTorch, CPU).
+(``hydrarec_minimal.course.benchmark.peak_memory``: tensors allocated through PyTorch, CPU).
 
 Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (issue #7: HydraRec no
 slower at 200, at least 3x faster at 1,024). ``--fused`` adds a third model, HydraRec with its
@@ -36,8 +36,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from hydrarec_minimal.batches import CausalTrainingSet
-from hydrarec_minimal.benchmark import describe_machine, peak_memory, steady_allocator
-from hydrarec_minimal.scaling import build_model, epoch_seconds_side_by_side, random_histories
+from hydrarec_minimal.course.benchmark import describe_machine, peak_memory, steady_allocator
+from hydrarec_minimal.course.scaling import (
+    build_model,
+    epoch_seconds_side_by_side,
+    random_histories,
+)
 from hydrarec_minimal.train import LOSSES, train_one_epoch
 
 RESULTS = Path(__file__).resolve().parent / "results"

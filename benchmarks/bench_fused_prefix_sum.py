@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 from bench_attention import DEFAULT_TOKENS, FLOOR, RESULTS, copy_floor
 
-from hydrarec_minimal.benchmark import (
+from hydrarec_minimal.course.benchmark import (
     attention_call,
     attention_inputs,
     describe_machine,
@@ -45,7 +45,7 @@ from hydrarec_minimal.benchmark import (
     steady_allocator,
     sweep_lengths,
 )
-from hydrarec_minimal.fused import MAX_SHAPES, hydra_formula
+from hydrarec_minimal.fast.fused import MAX_SHAPES, hydra_formula
 
 #: Calls profiled per measurement of ``aten::cumsum``.
 PROFILED_CALLS = 300

@@ -36,10 +36,10 @@ import pandas as pd
 import torch
 from bench_epoch import HYDRA, RESULTS, SASREC  # the epochs' table and its model names
 
-from hydrarec_minimal.benchmark import describe_machine, steady_allocator, time_calls
-from hydrarec_minimal.losses import CE_CHUNK, chunked_cross_entropy
+from hydrarec_minimal.course.benchmark import describe_machine, steady_allocator, time_calls
+from hydrarec_minimal.course.scaling import NUM_ITEMS
+from hydrarec_minimal.fast.chunked_loss import CE_CHUNK, chunked_cross_entropy
 from hydrarec_minimal.model import ModelConfig
-from hydrarec_minimal.scaling import NUM_ITEMS
 
 DIM = ModelConfig.dim  # the course's width, as in bench_epoch.py's models
 

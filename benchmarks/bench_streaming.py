@@ -42,8 +42,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from hydrarec_minimal.benchmark import describe_machine, steady_allocator
-from hydrarec_minimal.scaling import build_model, streaming_costs
+from hydrarec_minimal.course.benchmark import describe_machine, steady_allocator
+from hydrarec_minimal.course.scaling import build_model, streaming_costs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -1,5 +1,5 @@
-"""``python -m hydrarec_minimal`` runs the command line (see ``hydrarec_minimal.cli``)."""
+"""``python -m hydrarec_minimal`` runs the command line (see ``hydrarec_minimal.course.cli``)."""
 
-from hydrarec_minimal.cli import main
+from hydrarec_minimal.course.cli import main
 
 raise SystemExit(main())

@@ -520,7 +520,7 @@ class SelfAttention(nn.Module):
         if fused:
             if kind != "hydra":
                 raise ValueError(f"fused attention is Hydra's only; got kind={kind!r}")
-            from hydrarec_minimal.fused import fused_hydra_attention  # it imports this module
+            from hydrarec_minimal.fast.fused import fused_hydra_attention  # it imports this module
 
             self.kernel = fused_hydra_attention
         self.kind = kind

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hydrarec_minimal.attention import EPS
-from hydrarec_minimal.compiled import CompiledInference
+from hydrarec_minimal.fast.compiled import CompiledInference
 from hydrarec_minimal.model import SequentialRecommender
 from hydrarec_minimal.outputs import atomic_write
 

@@ -11,7 +11,7 @@ One loop trains both directions, because both objectives have the same shape: a 
 Losses: ``"ce"`` (default) is softmax cross-entropy over all items, which trains sequential
 models much better than sampled losses (Klenitskiy & Vasilev, RecSys 2023); ``"ce-chunked"``
 is the same loss computed without the (positions x items) score matrix
-(``hydrarec_minimal.losses``: much less memory, faster for long sequences, equal up to float
+(``fast.chunked_loss``: much less memory, faster for long sequences, equal up to float
 rounding); ``"bce"`` is SASRec's binary cross-entropy with one uniformly sampled negative per
 position.
 
@@ -34,7 +34,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from hydrarec_minimal.batches import EvalBatch, TrainBatch
-from hydrarec_minimal.losses import chunked_cross_entropy
+from hydrarec_minimal.fast.chunked_loss import chunked_cross_entropy
 from hydrarec_minimal.metrics import (
     full_ranking_ranks,
     metrics_from_ranks,

@@ -12,9 +12,9 @@ import pytest
 import torch
 from devices import NEEDS_CUDA
 
-from hydrarec_minimal import benchmark
 from hydrarec_minimal.attention import hydra_attention, hydra_attention_reference
-from hydrarec_minimal.benchmark import (
+from hydrarec_minimal.course import benchmark
+from hydrarec_minimal.course.benchmark import (
     EXPECTED_SLOPES,
     STEADY_MALLOC,
     Timing,

@@ -8,8 +8,8 @@ import pytest
 import torch
 from devices import NEEDS_CUDA
 
-from hydrarec_minimal import compiled
-from hydrarec_minimal.compiled import CompiledInference
+from hydrarec_minimal.fast import compiled
+from hydrarec_minimal.fast.compiled import CompiledInference
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.streaming import StreamState, compile_step, start_state, step
 

@@ -28,7 +28,7 @@ import pytest
 from realdata import require_movielens
 
 from hydrarec_minimal import datasets
-from hydrarec_minimal.cli import main
+from hydrarec_minimal.course.cli import main
 from hydrarec_minimal.data import SyntheticDataWarning, load_dataset
 from hydrarec_minimal.datasets import (
     REGISTRY,

@@ -27,7 +27,7 @@ import urllib3
 from test_data import check_tiny, closed_port_url, tiny_files
 
 from hydrarec_minimal import datasets
-from hydrarec_minimal.cli import main
+from hydrarec_minimal.course.cli import main
 from hydrarec_minimal.datasets import (
     REGISTRY,
     Checksum,

@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hydrarec_minimal.data import build_dataset, load_dataset
-from hydrarec_minimal.datasets import InteractionData
-from hydrarec_minimal.explore import (
+from hydrarec_minimal.course.explore import (
     SPLIT_COLOURS,
     UNUSED_COLOUR,
     example_user,
@@ -17,6 +15,8 @@ from hydrarec_minimal.explore import (
     top_share,
     user_history,
 )
+from hydrarec_minimal.data import build_dataset, load_dataset
+from hydrarec_minimal.datasets import InteractionData
 
 
 def tiny_dataset(rows: list[tuple[int, int, int]]):

@@ -8,12 +8,12 @@ import pytest
 import torch
 from devices import NEEDS_CUDA
 
-from hydrarec_minimal import fused
 from hydrarec_minimal.attention import hydra_attention
-from hydrarec_minimal.compiled import CompiledInference
-from hydrarec_minimal.fused import blocked_prefix_sum, fused_hydra_attention
+from hydrarec_minimal.course.scaling import build_model
+from hydrarec_minimal.fast import fused
+from hydrarec_minimal.fast.compiled import CompiledInference
+from hydrarec_minimal.fast.fused import blocked_prefix_sum, fused_hydra_attention
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.scaling import build_model
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3])

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from tensor_sizes import RecordLargestIntermediate
 
-from hydrarec_minimal.losses import chunked_cross_entropy
+from hydrarec_minimal.fast.chunked_loss import chunked_cross_entropy
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.train import seed_everything, sequence_loss
 

@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt  # conftest.py selects the Agg backend (no displ
 import pandas as pd
 import pytest
 
-from hydrarec_minimal import plotting
-from hydrarec_minimal.plotting import KIND_COLOURS, figures_dir, loglog_plot, save_figure
+from hydrarec_minimal.course import plotting
+from hydrarec_minimal.course.plotting import KIND_COLOURS, figures_dir, loglog_plot, save_figure
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 

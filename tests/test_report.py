@@ -7,10 +7,7 @@ import pytest
 import torch
 from matplotlib.container import BarContainer
 
-from hydrarec_minimal.data import build_dataset
-from hydrarec_minimal.metrics import full_ranking_ranks
-from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.report import (
+from hydrarec_minimal.course.report import (
     compare,
     find_results,
     learning_curves,
@@ -18,6 +15,9 @@ from hydrarec_minimal.report import (
     plot_recipes,
     recommend,
 )
+from hydrarec_minimal.data import build_dataset
+from hydrarec_minimal.metrics import full_ranking_ranks
+from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.synthetic import make_synthetic
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hydrarec_minimal.cli import main
-from hydrarec_minimal.reproduce import (
+from hydrarec_minimal.course.cli import main
+from hydrarec_minimal.course.reproduce import (
     changed_settings,
     comparison_table,
     default_settings,

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hydrarec_minimal import scaling, streaming
+from hydrarec_minimal import streaming
 from hydrarec_minimal.batches import TrainBatch
-from hydrarec_minimal.compiled import CompiledInference
-from hydrarec_minimal.scaling import (
+from hydrarec_minimal.course import scaling
+from hydrarec_minimal.course.scaling import (
     build_model,
     epoch_seconds_side_by_side,
     random_histories,
     streaming_costs,
     sweep_model_lengths,
 )
+from hydrarec_minimal.fast.compiled import CompiledInference
 
 
 def test_random_histories_are_seeded_item_ids_without_padding():

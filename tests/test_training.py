@@ -13,10 +13,10 @@ from devices import NEEDS_CUDA
 from hydrarec_minimal.attention import ATTENTION_KERNELS
 from hydrarec_minimal.batches import CausalTrainingSet, ClozeTrainingSet, pad_right
 from hydrarec_minimal.checkpoint import load_checkpoint, save_checkpoint
-from hydrarec_minimal.cli import main
+from hydrarec_minimal.course.cli import main
+from hydrarec_minimal.course.experiment import evaluation_batches, run_experiment
 from hydrarec_minimal.data import build_dataset
 from hydrarec_minimal.errors import UserError
-from hydrarec_minimal.experiment import evaluation_batches, run_experiment
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.synthetic import make_synthetic
 from hydrarec_minimal.train import (

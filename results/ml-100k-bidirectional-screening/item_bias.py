@@ -9,7 +9,7 @@ files record it (``config.model.item_bias``).
 import sys
 
 import hydrarec_minimal.model as model
-from hydrarec_minimal.cli import main
+from hydrarec_minimal.course.cli import main
 
 check_config = model.ModelConfig.__post_init__
 

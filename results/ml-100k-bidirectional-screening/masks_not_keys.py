@@ -18,7 +18,7 @@ from torch import Tensor
 
 import hydrarec_minimal.attention as attention
 import hydrarec_minimal.model as model
-from hydrarec_minimal.cli import main
+from hydrarec_minimal.course.cli import main
 
 hydra_sum = attention.ATTENTION_KERNELS["hydra"]
 encode = model.SequentialRecommender.encode

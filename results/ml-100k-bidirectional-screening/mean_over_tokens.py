@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 import hydrarec_minimal.attention as attention
-from hydrarec_minimal.cli import main
+from hydrarec_minimal.course.cli import main
 
 hydra_sum = attention.ATTENTION_KERNELS["hydra"]
 

@@ -13,7 +13,7 @@ import sys
 import torch
 
 import hydrarec_minimal.model as model
-from hydrarec_minimal.cli import main
+from hydrarec_minimal.course.cli import main
 
 
 def positions_from_end(mask: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from hydrarec_minimal.attention import EPS, hydra_attention, softmax_attention
-from hydrarec_minimal.benchmark import describe_machine, sweep_lengths
+from hydrarec_minimal.course.benchmark import describe_machine, sweep_lengths
 
 
 def hydra_plain(q, k, v, causal=False, mask=None):

@@ -2,9 +2,9 @@
 
 import torch
 
-from hydrarec_minimal import fused
 from hydrarec_minimal.attention import hydra_attention
-from hydrarec_minimal.fused import fused_hydra_attention
+from hydrarec_minimal.fast import fused
+from hydrarec_minimal.fast.fused import fused_hydra_attention
 
 for causal in (True, False):
     generator = torch.Generator().manual_seed(0)

@@ -19,7 +19,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hydrarec_minimal import __version__, attention_check, data_cli, reproduce, train_cli
+from hydrarec_minimal import __version__
+from hydrarec_minimal.course import attention_check, data_cli, reproduce, train_cli
 from hydrarec_minimal.errors import UserError
 
 #: Command name -> the module that implements it.

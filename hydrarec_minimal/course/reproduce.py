@@ -25,12 +25,16 @@ from pathlib import Path
 import pandas as pd
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
-from hydrarec_minimal.experiment import run_experiment
+from hydrarec_minimal.course.experiment import run_experiment
+from hydrarec_minimal.course.train_cli import (
+    add_model_arguments,
+    configs_from_args,
+    load_for_training,
+)
 from hydrarec_minimal.model import DIRECTIONS, ModelConfig
 from hydrarec_minimal.outputs import check_output_file, check_output_folder, write_json, write_text
 from hydrarec_minimal.settings import quick_mode
 from hydrarec_minimal.train import TrainConfig
-from hydrarec_minimal.train_cli import add_model_arguments, configs_from_args, load_for_training
 
 #: What the literature calls some of the combinations.
 MODEL_NAMES = {

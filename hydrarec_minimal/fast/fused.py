@@ -14,7 +14,7 @@ times (2.5-2.7 times the time of copying q, k, v and the output once). On an NVI
 one sum over the tokens in either version, ran 0.85-0.96 times as fast (slower): use it for
 causal models.
 
-    from hydrarec_minimal.fused import fused_hydra_attention
+    from hydrarec_minimal.fast.fused import fused_hydra_attention
     out = fused_hydra_attention(q, k, v, causal=True, mask=mask)   # as hydra_attention
 
 The causal prefix sum is written as in ``attention.running_sum``: a running sum inside blocks

@@ -52,7 +52,7 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor
 
-from hydrarec_minimal.fused import import_compiler_quietly
+from hydrarec_minimal.fast.fused import import_compiler_quietly
 
 Result = TypeVar("Result")
 

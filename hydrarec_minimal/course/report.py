@@ -24,11 +24,11 @@ import torch
 from matplotlib.figure import Figure
 
 from hydrarec_minimal.batches import EvaluationSet
+from hydrarec_minimal.course.plotting import KIND_COLOURS
+from hydrarec_minimal.course.reproduce import model_name
 from hydrarec_minimal.data import SequenceDataset
 from hydrarec_minimal.metrics import exclude_history, target_ranks
 from hydrarec_minimal.model import SequentialRecommender
-from hydrarec_minimal.plotting import KIND_COLOURS
-from hydrarec_minimal.reproduce import model_name
 
 
 def learning_curves(runs: list[dict]) -> pd.DataFrame:

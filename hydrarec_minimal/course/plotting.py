@@ -6,7 +6,7 @@
   fixed dpi, no software version or date in the file, so re-running a notebook that draws the
   same thing leaves ``git status`` clean.
 - ``loglog_plot(table, "seconds")`` draws one line per kernel from a
-  ``hydrarec_minimal.benchmark.sweep_lengths`` table, with dashed n^p guide lines: a cost
+  ``hydrarec_minimal.course.benchmark.sweep_lengths`` table, with dashed n^p guide lines: a cost
   that grows like n^p is a straight line of slope p on log-log axes.
 - ``KIND_COLOURS``: the same colour for the same kernel in every figure of the course.
 

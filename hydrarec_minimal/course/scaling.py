@@ -26,8 +26,8 @@ import torch
 from torch import Tensor
 
 from hydrarec_minimal.batches import TrainBatch
-from hydrarec_minimal.benchmark import peak_memory, time_calls
-from hydrarec_minimal.compiled import CompiledInference
+from hydrarec_minimal.course.benchmark import peak_memory, time_calls
+from hydrarec_minimal.fast.compiled import CompiledInference
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.streaming import compile_step, start_state, step
 from hydrarec_minimal.train import LOSSES, sequence_loss, train_one_epoch

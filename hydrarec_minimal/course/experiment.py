@@ -1,7 +1,7 @@
 """One experiment = one dataset, one model, one seed: train, evaluate, write ``results.json``.
 
     from hydrarec_minimal.data import load_dataset
-    from hydrarec_minimal.experiment import run_experiment
+    from hydrarec_minimal.course.experiment import run_experiment
     results = run_experiment(load_dataset("ml-100k"), ModelConfig(...), TrainConfig(...))
 
 The command line (``python -m hydrarec_minimal train``), the reproduction script and the
