@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 import warnings
 
 import torch
@@ -152,12 +153,19 @@ compiled_formula = torch.compile(hydra_formula, dynamic=False)
 def import_compiler_quietly() -> None:
     """Import the C++ build helpers that inductor uses, without their stderr notice.
 
-    A CUDA build of torch on a machine with a CUDA toolkit but no GPU prints "No CUDA runtime
-    is found, using CUDA_HOME=..." when ``torch.utils.cpp_extension`` is first imported; it
-    says nothing about CPU compilation and would be the only output of a notebook cell.
+    A CUDA build of torch on a machine with a CUDA toolkit but no GPU reports "No CUDA runtime
+    is found, using CUDA_HOME=..." when ``torch.utils.cpp_extension`` is first imported (a
+    print in some releases, a log warning in others); it says nothing about CPU compilation and
+    would be the only output of a notebook cell.
     """
-    with contextlib.redirect_stderr(io.StringIO()):
-        import torch.utils.cpp_extension  # noqa: F401
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            import torch.utils.cpp_extension  # noqa: F401
+    finally:
+        logger.setLevel(level)
 
 
 def fused_hydra_attention(
