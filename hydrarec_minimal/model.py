@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hydrarec_minimal.attention import ATTENTION_KERNELS, SelfAttention
+from hydrarec_minimal.attention import ATTENTION_KERNELS, AttentionKernel, SelfAttention
 
 DIRECTIONS = ("causal", "bidirectional")
 
@@ -50,9 +50,6 @@ class ModelConfig:
         heads: attention heads for softmax/linear/LinRec (Hydra always has ``dim`` heads).
         dropout: dropout rate on embeddings, attention output and feed-forward.
         item_bias: add a learned per-item bias to the scores.
-        fused_attention: Hydra attention compiled by ``torch.compile``
-            (``fused.fused_hydra_attention``) instead of the eager kernel: the same function,
-            fused; hydra models only.
         previous_item: add ``W · embedding(item_{t-1})`` to the input of position t (W learned,
             zero-initialised): local context that Hydra's global sum cannot provide.
     """
@@ -66,7 +63,6 @@ class ModelConfig:
     heads: int = 2
     dropout: float = 0.2
     item_bias: bool = False
-    fused_attention: bool = False
     previous_item: bool = False
 
     def __post_init__(self) -> None:
@@ -81,8 +77,6 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout}")
-        if self.fused_attention and self.attention != "hydra":
-            raise ValueError(f"fused attention is Hydra's only; got attention={self.attention!r}")
 
     @property
     def causal(self) -> bool:
@@ -95,6 +89,12 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> ModelConfig:
+        """The config ``to_dict`` gave, also from older results files and checkpoints."""
+        # "fused_attention" was a field; the model now takes the fused kernel as an argument
+        return cls(**{name: value for name, value in settings.items() if name != "fused_attention"})
 
 
 def item_scores(hidden: Tensor, weights: Tensor, bias: Tensor | None) -> Tensor:
@@ -140,7 +140,7 @@ def previous_items(items: Tensor) -> Tensor:
 class TransformerBlock(nn.Module):
     """Pre-LayerNorm transformer block: ``x + Attn(LN(x))`` then ``x + FFN(LN(x))``."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, kernel: AttentionKernel | None = None) -> None:
         super().__init__()
         self.attention_norm = nn.LayerNorm(config.dim)
         self.attention = SelfAttention(
@@ -149,7 +149,7 @@ class TransformerBlock(nn.Module):
             config.causal,
             config.heads,
             config.dropout,
-            fused=config.fused_attention,
+            kernel,
         )
         self.feed_forward_norm = nn.LayerNorm(config.dim)
         self.feed_forward = nn.Sequential(
@@ -171,15 +171,18 @@ class SequentialRecommender(nn.Module):
     Scores are dot products with the (tied) item embedding, so a hidden state and an item that
     point the same way score high. ``score`` returns one column per item id 0..num_items;
     column 0 (padding) is always ``-inf`` so that it is never recommended.
+
+    ``kernel``: optional attention function with the kernel signature that replaces the one of
+    ``config.attention`` in every block, e.g. ``fast.fused.fused_hydra_attention``.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, kernel: AttentionKernel | None = None) -> None:
         super().__init__()
         self.config = config
         self.item_embedding = nn.Embedding(config.num_items + 2, config.dim, padding_idx=0)
         self.position_embedding = nn.Embedding(config.max_len, config.dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.layers))
+        self.blocks = nn.ModuleList(TransformerBlock(config, kernel) for _ in range(config.layers))
         self.final_norm = nn.LayerNorm(config.dim)
         self.item_bias = (
             nn.Parameter(torch.zeros(config.num_items + 1)) if config.item_bias else None

@@ -43,9 +43,10 @@ def random_histories(batch: int, n: int, num_items: int = NUM_ITEMS, seed: int =
 
 
 def build_model(
-    attention: str, max_len: int, *, direction: str = "causal", **config
+    attention: str, max_len: int, *, direction: str = "causal", kernel=None, **config
 ) -> SequentialRecommender:
-    """A freshly initialised (seed 0) model of the course's size with this kernel."""
+    """A freshly initialised (seed 0) model of the course's size with this kernel (``kernel``:
+    as ``SequentialRecommender``'s)."""
     torch.manual_seed(0)
     model_config = ModelConfig(
         num_items=config.pop("num_items", NUM_ITEMS),
@@ -54,7 +55,7 @@ def build_model(
         max_len=max_len,
         **config,
     )
-    return SequentialRecommender(model_config)
+    return SequentialRecommender(model_config, kernel=kernel)
 
 
 def sweep_model_lengths(
