@@ -6,6 +6,7 @@ Every kernel maps queries, keys and values ``(..., n, d)`` to ``(..., n, d)``:
 
 ``causal=True``: token t only sees tokens s <= t. ``mask``: bool ``(..., n)``, True = real
 token; padding is never seen by real tokens, whatever it holds, and its outputs are zero.
+Inputs that do not fit raise ``ValueError`` (``check_attention_inputs``).
 
 ===========  ==========================================  ==============  =============
 kernel       similarity of query t and key s              time            memory
@@ -138,14 +139,7 @@ def softmax_attention(
     """Scaled dot-product attention (Vaswani et al., 2017), as in SASRec and BERT4Rec.
 
     Every token may attend to itself, so a padding query never sees an empty row (NaN).
-
-    Args:
-        q, k, v: ``(..., n, d)``.
-        causal: if True, token t only attends to tokens s <= t.
-        mask: optional bool ``(..., n)``, True = real token.
-
-    Returns:
-        ``(..., n, d)``.
+    Arguments, result and errors as for every kernel (module docstring).
     """
     check_attention_inputs(q, k, v, mask)
     if mask is None:
@@ -171,12 +165,7 @@ def causal_kernel_sum(q: Tensor, k: Tensor, v: Tensor, chunk: int = CHUNK) -> Te
     """out_t = Σ_{s≤t} (q_t·k_s) v_s without an n x n tensor: a chunk x chunk matrix inside
     each chunk, one d x e state (Σ k_s v_sᵀ) for the chunks before it.
 
-    Args:
-        q, k: ``(..., n, d)``; v: ``(..., n, e)``.
-        chunk: tokens per chunk.
-
-    Returns:
-        ``(..., n, e)``.
+    q, k: ``(..., n, d)``; v: ``(..., n, e)`` -> ``(..., n, e)``.
     """
     n = q.shape[-2]
     chunk = min(chunk, n)
@@ -198,15 +187,7 @@ def _kernelized_attention(
 
     With ``normalise`` divided by Σ_s φ(q_t)·φ(k_s) (a column of ones appended to v).
 
-    Args:
-        q_features, k_features: ``(..., n, d)`` feature-mapped queries and keys, padding
-            already zeroed in ``k_features``.
-        v: ``(..., n, e)`` values.
-        causal: sums over s <= t (True) or over all s (False).
-        normalise: divide by Σ φ(q_t)·φ(k_s) (Katharopoulos et al.); False leaves the sum.
-
-    Returns:
-        ``(..., n, e)``.
+    q_features, k_features (padding zeroed): ``(..., n, d)``; v: ``(..., n, e)`` -> ``(..., n, e)``.
     """
     if normalise:
         v = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # (..., n, e + 1)
@@ -225,13 +206,7 @@ def linear_attention(
 ) -> Tensor:
     """Linear attention (Katharopoulos et al., 2020): feature map φ(x) = elu(x) + 1, normalised.
 
-    Args:
-        q, k, v: ``(..., n, d)``.
-        causal: if True, token t only attends to tokens s <= t.
-        mask: optional bool ``(..., n)``, True = real token.
-
-    Returns:
-        ``(..., n, d)``.
+    Arguments, result and errors as for every kernel (module docstring).
     """
     check_attention_inputs(q, k, v, mask)
     q_features = F.elu(q) + 1
@@ -247,14 +222,7 @@ def linrec_attention(
 
     Queries normalised over features, keys over tokens: for token t only over the real tokens
     it may see (unlike the public LinRec code, whose column norms see padding and the future).
-
-    Args:
-        q, k, v: ``(..., n, d)``.
-        causal: if True, token t only attends to tokens s <= t.
-        mask: optional bool ``(..., n)``, True = real token.
-
-    Returns:
-        ``(..., n, d)``.
+    Arguments, result and errors as for every kernel (module docstring).
     """
     check_attention_inputs(q, k, v, mask)
     q_features = F.normalize(F.elu(q), dim=-1, eps=EPS)

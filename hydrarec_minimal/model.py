@@ -12,15 +12,10 @@ Everything else is shared, so every comparison changes exactly one thing:
         ──► [pre-LayerNorm block: x + Attn(LN(x)),  x + FFN(LN(x))] × layers ──► LayerNorm
         ──► hidden (batch, n, dim) ──► dot product with the same item embedding ──► scores
 
-Item ids run 1..num_items; 0 is padding and ``num_items + 1`` is the mask token used by the
-cloze (BERT4Rec-style) objective. Positions count real tokens from the start of the sequence
-(the first real item is position 0), whatever the padding, so appending an item never shifts
-the positions of earlier ones.
-
-``previous_item=True`` also feeds every position the item one step before it, through a learned
-``dim × dim`` matrix (zero at the start of training): a convolution of width 2 over the items.
-Bidirectional Hydra attention gives every token the same global sum, so without it the [MASK]
-at the end of a history cannot pick out the most recent item (notebook 06).
+Item ids run 1..num_items; 0 is padding and ``num_items + 1`` the cloze mask token. Positions
+count real tokens from the first one, whatever the padding. ``previous_item=True`` adds the
+previous item through a learned, zero-initialised ``dim × dim`` matrix (notebook 06: local
+context that Hydra's global sum cannot provide).
 """
 
 from __future__ import annotations
@@ -98,16 +93,9 @@ class ModelConfig:
 
 
 def item_scores(hidden: Tensor, weights: Tensor, bias: Tensor | None) -> Tensor:
-    """Dot-product scores of every item: ``hidden @ weights.T + bias``, column 0 at ``-inf``.
+    """``hidden @ weights.T + bias`` with column 0 (padding) at ``-inf``.
 
-    Column 0 is the padding id, which must never be recommended nor take probability mass.
-
-    Args:
-        hidden: ``(..., dim)``.
-        weights: ``(V, dim)``, one row per item id 0..V-1; bias: ``(V,)`` or None.
-
-    Returns:
-        ``(..., V)``.
+    hidden ``(..., dim)``, weights ``(V, dim)``, bias ``(V,)`` or None -> ``(..., V)``.
     """
     scores = hidden @ weights.T
     if bias is not None:
@@ -117,23 +105,13 @@ def item_scores(hidden: Tensor, weights: Tensor, bias: Tensor | None) -> Tensor:
 
 
 def positions_from_mask(mask: Tensor) -> Tensor:
-    """Position of every token counted from the first real token (padding gets position 0).
-
-    Args:
-        mask: bool ``(batch, n)``, True = real token.
-
-    Returns:
-        long ``(batch, n)``: 0, 1, 2, ... along the real tokens, whatever side the padding is on.
-    """
+    """Bool ``(batch, n)`` (True = real) -> long ``(batch, n)``: 0, 1, 2, ... along the real
+    tokens, whatever side the padding is on (padding before them gets 0)."""
     return (mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
 def previous_items(items: Tensor) -> Tensor:
-    """Each token's left neighbour: long ``(batch, n)`` -> ``(batch, n)``, 0 (padding) first.
-
-    ``previous_items([[0, 5, 7, 9]]) == [[0, 0, 5, 7]]``: the first real item has no previous
-    item, whatever the padding on its left.
-    """
+    """Each token's left neighbour, 0 first: ``[[0, 5, 7, 9]] -> [[0, 0, 5, 7]]``."""
     return F.pad(items[:, :-1], (1, 0))
 
 
@@ -197,15 +175,8 @@ class SequentialRecommender(nn.Module):
             nn.init.zeros_(self.previous_item.weight)  # training starts from the plain model
 
     def encode(self, items: Tensor) -> Tensor:
-        """Hidden state of every token.
-
-        Args:
-            items: long ``(batch, n)`` item ids, 0 = padding, ``n <= max_len``.
-
-        Returns:
-            ``(batch, n, dim)``. With ``direction="causal"`` the state at t depends only on
-            ``items[:, :t+1]``.
-        """
+        """Long ``(batch, n)`` item ids (0 = padding) -> hidden states ``(batch, n, dim)``;
+        ``ValueError`` if ``n > max_len``. Causal: the state at t sees ``items[:, :t+1]`` only."""
         if items.shape[-1] > self.config.max_len:
             raise ValueError(
                 f"sequence length {items.shape[-1]} exceeds max_len={self.config.max_len}; "
@@ -221,24 +192,12 @@ class SequentialRecommender(nn.Module):
         return self.final_norm(x)
 
     def output_layer(self) -> tuple[Tensor, Tensor | None]:
-        """``(weights, bias)`` of the scores: ``score(h) = h @ weights.T + bias``, then column 0
-        set to ``-inf``.
-
-        Returns:
-            weights ``(num_items + 1, dim)``: the item embedding without the mask token (tied);
-            bias ``(num_items + 1,)`` or None (``config.item_bias``).
-        """
+        """``(weights, bias)`` of ``score``: the tied item embedding without the mask token
+        ``(num_items + 1, dim)``, and ``(num_items + 1,)`` or None."""
         return self.item_embedding.weight[: self.config.num_items + 1], self.item_bias
 
     def score(self, hidden: Tensor) -> Tensor:
-        """Score every item for every hidden state.
-
-        Args:
-            hidden: ``(..., dim)``.
-
-        Returns:
-            ``(..., num_items + 1)``: column i scores item id i; column 0 is ``-inf``.
-        """
+        """``(..., dim)`` -> ``(..., num_items + 1)``: column i scores item i, column 0 ``-inf``."""
         return item_scores(hidden, *self.output_layer())
 
     def forward(self, items: Tensor) -> Tensor:
