@@ -17,7 +17,7 @@ best epoch of each is reported. Peak memory is that of one training step
 
 Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (issue #7: HydraRec no
 slower at 200, at least 3x faster at 1,024). ``--fused`` adds a third model, HydraRec with its
-attention compiled by ``torch.compile`` (``ModelConfig.fused_attention``; its first epochs
+attention compiled by ``torch.compile`` (``fast.fused.fused_hydra_attention``; its first epochs
 compile, so the warm-up round of ``epoch_seconds_side_by_side`` is not timed), and writes
 ``epoch_<device>_fused.csv`` instead.
 
@@ -42,12 +42,13 @@ from hydrarec_minimal.course.scaling import (
     epoch_seconds_side_by_side,
     random_histories,
 )
+from hydrarec_minimal.fast.fused import fused_hydra_attention
 from hydrarec_minimal.train import LOSSES, train_one_epoch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HYDRA, FUSED, SASREC = "HydraRec (causal)", "HydraRec (causal, fused)", "SASRec"
 MODELS = {HYDRA: {"attention": "hydra"}, SASREC: {"attention": "softmax"}}
-FUSED_MODEL = {FUSED: {"attention": "hydra", "fused_attention": True}}
+FUSED_MODEL = {FUSED: {"attention": "hydra", "kernel": fused_hydra_attention}}
 
 
 def measure(

@@ -87,7 +87,7 @@ def load_checkpoint(
         raise UserError(f"no checkpoint at {path}")
     payload = _read_payload(path)
     try:
-        model = SequentialRecommender(ModelConfig(**payload["model_config"]))
+        model = SequentialRecommender(ModelConfig.from_dict(payload["model_config"]))
         model.load_state_dict(payload["state_dict"])
     except (TypeError, ValueError, RuntimeError):
         raise _not_a_checkpoint(path, "its model config and weights do not fit") from None

@@ -12,15 +12,10 @@ Everything else is shared, so every comparison changes exactly one thing:
         ──► [pre-LayerNorm block: x + Attn(LN(x)),  x + FFN(LN(x))] × layers ──► LayerNorm
         ──► hidden (batch, n, dim) ──► dot product with the same item embedding ──► scores
 
-Item ids run 1..num_items; 0 is padding and ``num_items + 1`` is the mask token used by the
-cloze (BERT4Rec-style) objective. Positions count real tokens from the start of the sequence
-(the first real item is position 0), whatever the padding, so appending an item never shifts
-the positions of earlier ones.
-
-``previous_item=True`` also feeds every position the item one step before it, through a learned
-``dim × dim`` matrix (zero at the start of training): a convolution of width 2 over the items.
-Bidirectional Hydra attention gives every token the same global sum, so without it the [MASK]
-at the end of a history cannot pick out the most recent item (notebook 06).
+Item ids run 1..num_items; 0 is padding and ``num_items + 1`` the cloze mask token. Positions
+count real tokens from the first one, whatever the padding. ``previous_item=True`` adds the
+previous item through a learned, zero-initialised ``dim × dim`` matrix (notebook 06: local
+context that Hydra's global sum cannot provide).
 """
 
 from __future__ import annotations
@@ -31,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hydrarec_minimal.attention import ATTENTION_KERNELS, SelfAttention
+from hydrarec_minimal.attention import ATTENTION_KERNELS, AttentionKernel, SelfAttention
 
 DIRECTIONS = ("causal", "bidirectional")
 
@@ -50,9 +45,6 @@ class ModelConfig:
         heads: attention heads for softmax/linear/LinRec (Hydra always has ``dim`` heads).
         dropout: dropout rate on embeddings, attention output and feed-forward.
         item_bias: add a learned per-item bias to the scores.
-        fused_attention: Hydra attention compiled by ``torch.compile``
-            (``fused.fused_hydra_attention``) instead of the eager kernel: the same function,
-            fused; hydra models only.
         previous_item: add ``W · embedding(item_{t-1})`` to the input of position t (W learned,
             zero-initialised): local context that Hydra's global sum cannot provide.
     """
@@ -66,7 +58,6 @@ class ModelConfig:
     heads: int = 2
     dropout: float = 0.2
     item_bias: bool = False
-    fused_attention: bool = False
     previous_item: bool = False
 
     def __post_init__(self) -> None:
@@ -81,8 +72,6 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout}")
-        if self.fused_attention and self.attention != "hydra":
-            raise ValueError(f"fused attention is Hydra's only; got attention={self.attention!r}")
 
     @property
     def causal(self) -> bool:
@@ -96,18 +85,17 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, settings: dict) -> ModelConfig:
+        """The config ``to_dict`` gave, also from older results files and checkpoints."""
+        # "fused_attention" was a field; the model now takes the fused kernel as an argument
+        return cls(**{name: value for name, value in settings.items() if name != "fused_attention"})
+
 
 def item_scores(hidden: Tensor, weights: Tensor, bias: Tensor | None) -> Tensor:
-    """Dot-product scores of every item: ``hidden @ weights.T + bias``, column 0 at ``-inf``.
+    """``hidden @ weights.T + bias`` with column 0 (padding) at ``-inf``.
 
-    Column 0 is the padding id, which must never be recommended nor take probability mass.
-
-    Args:
-        hidden: ``(..., dim)``.
-        weights: ``(V, dim)``, one row per item id 0..V-1; bias: ``(V,)`` or None.
-
-    Returns:
-        ``(..., V)``.
+    hidden ``(..., dim)``, weights ``(V, dim)``, bias ``(V,)`` or None -> ``(..., V)``.
     """
     scores = hidden @ weights.T
     if bias is not None:
@@ -117,30 +105,20 @@ def item_scores(hidden: Tensor, weights: Tensor, bias: Tensor | None) -> Tensor:
 
 
 def positions_from_mask(mask: Tensor) -> Tensor:
-    """Position of every token counted from the first real token (padding gets position 0).
-
-    Args:
-        mask: bool ``(batch, n)``, True = real token.
-
-    Returns:
-        long ``(batch, n)``: 0, 1, 2, ... along the real tokens, whatever side the padding is on.
-    """
+    """Bool ``(batch, n)`` (True = real) -> long ``(batch, n)``: 0, 1, 2, ... along the real
+    tokens, whatever side the padding is on (padding before them gets 0)."""
     return (mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
 def previous_items(items: Tensor) -> Tensor:
-    """Each token's left neighbour: long ``(batch, n)`` -> ``(batch, n)``, 0 (padding) first.
-
-    ``previous_items([[0, 5, 7, 9]]) == [[0, 0, 5, 7]]``: the first real item has no previous
-    item, whatever the padding on its left.
-    """
+    """Each token's left neighbour, 0 first: ``[[0, 5, 7, 9]] -> [[0, 0, 5, 7]]``."""
     return F.pad(items[:, :-1], (1, 0))
 
 
 class TransformerBlock(nn.Module):
     """Pre-LayerNorm transformer block: ``x + Attn(LN(x))`` then ``x + FFN(LN(x))``."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, kernel: AttentionKernel | None = None) -> None:
         super().__init__()
         self.attention_norm = nn.LayerNorm(config.dim)
         self.attention = SelfAttention(
@@ -149,7 +127,7 @@ class TransformerBlock(nn.Module):
             config.causal,
             config.heads,
             config.dropout,
-            fused=config.fused_attention,
+            kernel,
         )
         self.feed_forward_norm = nn.LayerNorm(config.dim)
         self.feed_forward = nn.Sequential(
@@ -171,15 +149,18 @@ class SequentialRecommender(nn.Module):
     Scores are dot products with the (tied) item embedding, so a hidden state and an item that
     point the same way score high. ``score`` returns one column per item id 0..num_items;
     column 0 (padding) is always ``-inf`` so that it is never recommended.
+
+    ``kernel``: optional attention function with the kernel signature that replaces the one of
+    ``config.attention`` in every block, e.g. ``fast.fused.fused_hydra_attention``.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, kernel: AttentionKernel | None = None) -> None:
         super().__init__()
         self.config = config
         self.item_embedding = nn.Embedding(config.num_items + 2, config.dim, padding_idx=0)
         self.position_embedding = nn.Embedding(config.max_len, config.dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(config) for _ in range(config.layers))
+        self.blocks = nn.ModuleList(TransformerBlock(config, kernel) for _ in range(config.layers))
         self.final_norm = nn.LayerNorm(config.dim)
         self.item_bias = (
             nn.Parameter(torch.zeros(config.num_items + 1)) if config.item_bias else None
@@ -194,15 +175,8 @@ class SequentialRecommender(nn.Module):
             nn.init.zeros_(self.previous_item.weight)  # training starts from the plain model
 
     def encode(self, items: Tensor) -> Tensor:
-        """Hidden state of every token.
-
-        Args:
-            items: long ``(batch, n)`` item ids, 0 = padding, ``n <= max_len``.
-
-        Returns:
-            ``(batch, n, dim)``. With ``direction="causal"`` the state at t depends only on
-            ``items[:, :t+1]``.
-        """
+        """Long ``(batch, n)`` item ids (0 = padding) -> hidden states ``(batch, n, dim)``;
+        ``ValueError`` if ``n > max_len``. Causal: the state at t sees ``items[:, :t+1]`` only."""
         if items.shape[-1] > self.config.max_len:
             raise ValueError(
                 f"sequence length {items.shape[-1]} exceeds max_len={self.config.max_len}; "
@@ -218,24 +192,12 @@ class SequentialRecommender(nn.Module):
         return self.final_norm(x)
 
     def output_layer(self) -> tuple[Tensor, Tensor | None]:
-        """``(weights, bias)`` of the scores: ``score(h) = h @ weights.T + bias``, then column 0
-        set to ``-inf``.
-
-        Returns:
-            weights ``(num_items + 1, dim)``: the item embedding without the mask token (tied);
-            bias ``(num_items + 1,)`` or None (``config.item_bias``).
-        """
+        """``(weights, bias)`` of ``score``: the tied item embedding without the mask token
+        ``(num_items + 1, dim)``, and ``(num_items + 1,)`` or None."""
         return self.item_embedding.weight[: self.config.num_items + 1], self.item_bias
 
     def score(self, hidden: Tensor) -> Tensor:
-        """Score every item for every hidden state.
-
-        Args:
-            hidden: ``(..., dim)``.
-
-        Returns:
-            ``(..., num_items + 1)``: column i scores item id i; column 0 is ``-inf``.
-        """
+        """``(..., dim)`` -> ``(..., num_items + 1)``: column i scores item i, column 0 ``-inf``."""
         return item_scores(hidden, *self.output_layer())
 
     def forward(self, items: Tensor) -> Tensor:

@@ -1,35 +1,22 @@
 """Streaming recommendations with causal HydraRec: one step per new interaction, constant cost.
 
-In causal Hydra attention the output at position t is q̂_t ⊙ c_t with c_t = Σ_{s≤t} k̂_s ⊙ v_s.
-Everything else in the model (embeddings, LayerNorm, projections, feed-forward) works on one
-token at a time. So a user's whole history is summarised, exactly, by
-
-    one running sum c (dim numbers) per layer  +  the number of items seen so far,
-
-and a new interaction updates it with the same work whatever the history length:
+A causal Hydra model's output at position t depends on the earlier tokens only through the
+running sum c_t = Σ_{s≤t} k̂_s ⊙ v_s of each layer, so a user's history is summarised, exactly,
+by one running sum (dim numbers) per layer and the number of items seen:
 
     state = start_state(model, batch_size)
-    for items in interactions:                 # items: (batch,) the next item of each user
+    for items in interactions:                      # items: (batch,) each user's next item
         state, scores = step(model, state, items)   # scores: (batch, num_items + 1)
 
-The scores equal those of ``model.score_last`` on the whole history (tests check every prefix).
-For one user a step is some forty tiny operations, mostly PyTorch's per-operation overhead;
-``compile_step(model)`` returns the same step compiled ahead of time into one program
-(``compiled.CompiledInference``), several times faster, for serving.
-
-Past ``max_len``: the full model only ever sees the last ``max_len`` items, which a running sum
-cannot forget. The streaming model keeps summing over the whole history and reuses the last
-position embedding (position ``max_len - 1``) for every later item. That is exactly the full
-forward pass of the same model with its position table extended by repeating the last row
-(tested); it is a different model from the truncated one, so its recommendations past
-``max_len`` differ from ``score_last`` on the truncated history.
+The scores equal ``model.score_last`` on the whole history. Past ``max_len`` the sum goes on
+over the whole history and every later item gets the last position embedding: the full
+model with its position table extended by repeating its last row, not the truncated model.
+``fast.compiled.compile_step`` compiles the step into one program.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -37,7 +24,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hydrarec_minimal.attention import EPS
-from hydrarec_minimal.fast.compiled import CompiledInference
 from hydrarec_minimal.model import SequentialRecommender
 from hydrarec_minimal.outputs import atomic_write
 
@@ -137,9 +123,8 @@ def step(
 ) -> tuple[StreamState, Tensor]:
     """Add one interaction per user and return the new recommendation scores.
 
-    Runs under ``torch.inference_mode`` (no autograd bookkeeping at all, which matters when a
-    step is some forty small operations): the new state and the scores are inference tensors,
-    for reading, saving and passing to the next ``step``, not for training or in-place edits.
+    Runs under ``torch.inference_mode``: the new state and the scores are inference tensors
+    (to read, save and pass on, not to train on). ``ValueError`` as ``check_step_inputs``.
 
     Args:
         model: a causal Hydra ``SequentialRecommender`` (evaluation mode: no dropout).
@@ -152,37 +137,3 @@ def step(
     check_step_inputs(model, state, items)
     sums, seen, scores = advance(model, state.sums, state.seen, items)
     return StreamState(sums=sums, seen=seen), scores
-
-
-def compile_step(
-    model: SequentialRecommender, *, autotune: bool = True
-) -> Callable[[StreamState, Tensor], tuple[StreamState, Tensor]]:
-    """``step`` for this model as one compiled program: same arguments, same results, faster.
-
-    For one user an eager step is almost all per-operation overhead (~0.3 ms on two CPU
-    cores); compiled (``compiled.CompiledInference``: fused kernels, frozen weights, autotuned
-    small matrix products) it is several times faster. The first call at each batch size
-    compiles (tens of seconds with ``autotune``) and copies the weights it folds, so compile
-    after training, and again after any change to them. Where compiling cannot work, and for
-    a model off the CPU (``compiled.py`` says why), it warns and runs ``step``'s eager
-    arithmetic.
-
-        fast_step = compile_step(model)
-        state, scores = fast_step(state, items)     # as step(model, state, items)
-
-    Returns:
-        ``fast_step(state, items) -> (new state, scores)``, checking its inputs as ``step``
-        does; scores equal ``step``'s to float32 roundoff (fused kernels add in another order).
-    """
-    check_streamable(model)
-    program = CompiledInference(partial(advance, model), autotune=autotune)
-
-    def fast_step(state: StreamState, items: Tensor) -> tuple[StreamState, Tensor]:
-        check_step_inputs(model, state, items)
-        # a program is compiled for its inputs' memory layout: a column of a batch of
-        # histories (strided) is made contiguous, to use the same program as other items
-        sums, seen, scores = program(state.sums, state.seen, items.contiguous())
-        return StreamState(sums=sums, seen=seen), scores
-
-    fast_step.compiled = program  # its .programs: one per batch size (and layout) compiled
-    return fast_step

@@ -9,9 +9,9 @@ import torch
 from devices import NEEDS_CUDA
 
 from hydrarec_minimal.fast import compiled
-from hydrarec_minimal.fast.compiled import CompiledInference
+from hydrarec_minimal.fast.compiled import CompiledInference, compile_step
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.streaming import StreamState, compile_step, start_state, step
+from hydrarec_minimal.streaming import StreamState, start_state, step
 
 
 def small_hydra() -> SequentialRecommender:

@@ -1,4 +1,4 @@
-"""Hydra attention fused by torch.compile: the eager kernel's function, or its fallback."""
+"""Hydra attention fused by torch.compile: the formula's values and gradients, or its fallback."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_a_model_with_fused_attention_computes_what_the_eager_model_does():
     """Same weights, float32: scores and gradients within 1e-5 (another order of additions)."""
     config = ModelConfig(num_items=30, max_len=12, dim=16, dropout=0.0)
     eager = SequentialRecommender(config)
-    fast = SequentialRecommender(ModelConfig(**(config.to_dict() | {"fused_attention": True})))
+    fast = SequentialRecommender(config, kernel=fused_hydra_attention)
     fast.load_state_dict(eager.state_dict())
     assert "fused" in repr(fast.blocks[0].attention) and "fused" not in repr(eager.blocks[0])
     items = torch.randint(0, 31, (4, 12))
@@ -107,13 +107,11 @@ def test_a_model_with_fused_attention_computes_what_the_eager_model_does():
         torch.testing.assert_close(
             fast_parameter.grad, eager_parameter.grad, rtol=1e-4, atol=1e-5, msg=name
         )
-    with pytest.raises(ValueError, match="fused attention is Hydra's only"):
-        ModelConfig(num_items=30, attention="softmax", fused_attention=True)
 
 
 def test_a_fused_model_compiles_for_inference_too():
     """torch.export traces through the torch.compile'd kernel: one AOT program, same scores."""
-    model = build_model("hydra", 16, fused_attention=True, num_items=50, dim=16).eval()
+    model = build_model("hydra", 16, kernel=fused_hydra_attention, num_items=50, dim=16).eval()
     program = CompiledInference(model.score_last, autotune=False)
     items = torch.randint(1, 51, (2, 16))
     scores = program(items)

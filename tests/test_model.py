@@ -114,3 +114,27 @@ def test_too_long_sequences_and_bad_configs_are_refused():
         ModelConfig(num_items=5, direction="sideways")
     with pytest.raises(ValueError, match="dim must be at least 1"):
         ModelConfig(num_items=5, dim=0)
+
+
+def test_configs_from_older_results_files_and_checkpoints_still_load():
+    config = ModelConfig(num_items=30, max_len=12, dim=16)
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    older = config.to_dict() | {"fused_attention": True}  # a retired field
+    assert ModelConfig.from_dict(older) == config
+    with pytest.raises(TypeError, match="cosine"):
+        ModelConfig.from_dict(config.to_dict() | {"cosine": 1})
+
+
+def test_the_model_runs_the_kernel_it_is_given_in_every_block():
+    calls = []
+
+    def recording(q, k, v, causal=False, mask=None):
+        calls.append(causal)
+        return ATTENTION_KERNELS["hydra"](q, k, v, causal=causal, mask=mask)
+
+    plain = make_model("hydra", "causal")
+    given = SequentialRecommender(plain.config, kernel=recording).double().eval()
+    given.load_state_dict(plain.state_dict())
+    items = torch.tensor([[0, 3, 4, 5]])
+    torch.testing.assert_close(given(items), plain(items), rtol=0, atol=0)
+    assert calls == [True] * plain.config.layers

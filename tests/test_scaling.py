@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hydrarec_minimal import streaming
 from hydrarec_minimal.batches import TrainBatch
 from hydrarec_minimal.course import scaling
 from hydrarec_minimal.course.scaling import (
@@ -15,6 +14,7 @@ from hydrarec_minimal.course.scaling import (
     streaming_costs,
     sweep_model_lengths,
 )
+from hydrarec_minimal.fast import compiled
 from hydrarec_minimal.fast.compiled import CompiledInference
 
 
@@ -72,7 +72,7 @@ def test_compiled_streaming_costs_add_the_compiled_step_and_the_compiled_sasrec(
         return CompiledInference(function, autotune=autotune)
 
     monkeypatch.setattr(scaling, "CompiledInference", recording)  # SASRec's
-    monkeypatch.setattr(streaming, "CompiledInference", recording)  # compile_step's
+    monkeypatch.setattr(compiled, "CompiledInference", recording)  # compile_step's
     hydra = build_model("hydra", 8, dim=8, num_items=20)
     sasrec = build_model("softmax", 8, dim=8, num_items=20)
     # without autotuning: a minute less of compiling, the same two compiled programs

@@ -122,12 +122,11 @@ CUDA_IF_PRESENT = [  # (device, fused attention); on CUDA: bfloat16 mixed precis
 @pytest.mark.parametrize(("device", "fused"), CUDA_IF_PRESENT)
 def test_trained_hydrarec_beats_popularity_on_synthetic_data(device, fused):
     dataset = synthetic_dataset(300)
-    config = ModelConfig(
-        num_items=dataset.num_items, attention="hydra", max_len=50, dim=32, fused_attention=fused
-    )
+    config = ModelConfig(num_items=dataset.num_items, attention="hydra", max_len=50, dim=32)
     train_config = TrainConfig(epochs=15, lr=3e-3, progress=False, device=device)
-    results = run_experiment(dataset, config, train_config)
+    results = run_experiment(dataset, config, train_config, fused_attention=fused)
     assert results["device"].startswith(device)
+    assert results["config"]["model"]["fused_attention"] is fused
     model_ndcg = results["metrics"]["test"]["NDCG@10"]
     floor_ndcg = results["popularity_baseline"]["test"]["NDCG@10"]
     assert model_ndcg > 1.5 * floor_ndcg, (model_ndcg, floor_ndcg)

@@ -133,12 +133,14 @@ def run_experiment(
     model_config: ModelConfig,
     train_config: TrainConfig,
     checkpoint_path: str | Path | None = None,
+    fused_attention: bool = False,
 ) -> dict[str, Any]:
     """Train one model on ``dataset``, evaluate it and the popularity floor; return the results.
 
     ``model_config.num_items`` must equal ``dataset.num_items``. Writes a checkpoint of the
     best model to ``checkpoint_path`` if given (checked first: ``UserError``, before any
-    training, if it cannot be written).
+    training, if it cannot be written). ``fused_attention``: Hydra attention compiled
+    (``fast.fused.fused_hydra_attention``), recorded as ``config.model.fused_attention``.
     """
     if model_config.num_items != dataset.num_items:
         raise ValueError(
@@ -149,7 +151,14 @@ def run_experiment(
         check_output_file(checkpoint_path, "checkpoint")
     seed_everything(train_config.seed)
     device = choose_device(train_config.device)
-    model = SequentialRecommender(model_config).to(device)
+    kernel = None
+    if fused_attention:
+        if model_config.attention != "hydra":
+            raise ValueError(f"fused attention is Hydra's only; got {model_config.attention!r}")
+        from hydrarec_minimal.fast.fused import fused_hydra_attention
+
+        kernel = fused_hydra_attention
+    model = SequentialRecommender(model_config, kernel=kernel).to(device)
     started = time.perf_counter()
     train_batches = training_batches(dataset, model_config, train_config)
     valid_batches = evaluation_batches(dataset, "valid", model_config)
@@ -166,7 +175,11 @@ def run_experiment(
     results = {
         "dataset": dataset.name,
         "protocol": describe_protocol(dataset),
-        "config": {"model": model_config.to_dict(), "train": asdict(train_config)},
+        "config": {
+            # fused_attention beside the model's settings, where results files always had it
+            "model": model_config.to_dict() | {"fused_attention": fused_attention},
+            "train": asdict(train_config),
+        },
         "metrics": metrics,
         "sampled_metrics": sampled,
         "popularity_baseline": floor,

@@ -112,7 +112,7 @@ def default_settings() -> dict[str, object]:
         field.name: command_line.get(field.name, field.default)
         for field in fields
         if field.default is not dataclasses.MISSING and field.name not in NOT_SETTINGS
-    }
+    } | {"fused_attention": command_line["fused_attention"]}  # recorded with the model's
 
 
 def changed_settings(runs: list[dict]) -> list[str]:
@@ -204,7 +204,10 @@ def run(args: argparse.Namespace) -> int:
             continue
         configs = configs_from_args(args, dataset.num_items, attention, direction, seed)
         print(f"train  {model_name(attention, direction)}, seed {seed}", flush=True)
-        results = run_experiment(dataset, *configs) | {"quick_mode": quick_mode()}
+        # only Hydra has a fused version (of reproduce's kernels, its runs use it)
+        fused = args.fused_attention and attention == "hydra"
+        results = run_experiment(dataset, *configs, fused_attention=fused)
+        results |= {"quick_mode": quick_mode()}
         write_json(path, results)
     print(write_comparison(output_dir))
     return 0

@@ -27,9 +27,9 @@ from torch import Tensor
 
 from hydrarec_minimal.batches import TrainBatch
 from hydrarec_minimal.course.benchmark import peak_memory, time_calls
-from hydrarec_minimal.fast.compiled import CompiledInference
+from hydrarec_minimal.fast.compiled import CompiledInference, compile_step
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.streaming import compile_step, start_state, step
+from hydrarec_minimal.streaming import start_state, step
 from hydrarec_minimal.train import LOSSES, sequence_loss, train_one_epoch
 
 #: Catalogue size of the synthetic inputs: ML-100K's, so that scoring costs what it does there.
@@ -43,9 +43,10 @@ def random_histories(batch: int, n: int, num_items: int = NUM_ITEMS, seed: int =
 
 
 def build_model(
-    attention: str, max_len: int, *, direction: str = "causal", **config
+    attention: str, max_len: int, *, direction: str = "causal", kernel=None, **config
 ) -> SequentialRecommender:
-    """A freshly initialised (seed 0) model of the course's size with this kernel."""
+    """A freshly initialised (seed 0) model of the course's size with this kernel (``kernel``:
+    as ``SequentialRecommender``'s)."""
     torch.manual_seed(0)
     model_config = ModelConfig(
         num_items=config.pop("num_items", NUM_ITEMS),
@@ -54,7 +55,7 @@ def build_model(
         max_len=max_len,
         **config,
     )
-    return SequentialRecommender(model_config)
+    return SequentialRecommender(model_config, kernel=kernel)
 
 
 def sweep_model_lengths(
@@ -151,7 +152,7 @@ def streaming_costs(
     - ``streaming step (hydra)``: ``streaming.step`` on the saved states, O(d) per layer;
     - ``recompute hydra``: causal HydraRec's ``score_last`` over all n + 1 items, O(n·d);
     - ``recompute SASRec``: the same with softmax attention, O(n²·d);
-    - with ``compiled``, also ``streaming step (hydra, compiled)`` (``streaming.compile_step``)
+    - with ``compiled``, also ``streaming step (hydra, compiled)`` (``compiled.compile_step``)
       and, so that the comparison stays fair, ``recompute SASRec (compiled)``
       (``compiled.CompiledInference`` of its ``score_last``, the same compiler settings).
       Compiling takes tens of seconds per shape (once for the step, once per n for SASRec).

@@ -92,8 +92,6 @@ def configs_from_args(
         layers=args.layers,
         heads=args.heads,
         dropout=args.dropout,
-        # only Hydra has a fused version (of reproduce's kernels, its runs use it)
-        fused_attention=args.fused_attention and attention == "hydra",
         previous_item=args.previous_item,
     )
     train_config = TrainConfig(
@@ -135,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.checkpoint, "checkpoint")
     dataset = load_for_training(args.dataset)
     model_config = replace(model_config, num_items=dataset.num_items)
-    results = run_experiment(dataset, model_config, train_config, args.checkpoint)
+    results = run_experiment(
+        dataset, model_config, train_config, args.checkpoint, args.fused_attention
+    )
     results["quick_mode"] = quick_mode()
     write_json(output, results)
     print(f"Protocol: {results['protocol']}")

@@ -1,44 +1,23 @@
-"""Compiled inference: a function of tensors turned into one program, or run eagerly if it cannot.
+"""Compiled inference (AOTInductor): replaces the eager call of a function of tensors.
 
-Eager PyTorch runs an operation at a time, and each costs a few microseconds of dispatch
-whatever its size. A streaming step (``streaming.step``) is some forty operations on
-``(batch, 64)`` tensors, so for one user it is almost all dispatch: about 0.3 ms on two CPU
-cores, for arithmetic that takes a few microseconds. Compiled ahead of time, the same step
-is a handful of fused C++ kernels behind one call:
+Eager PyTorch pays a few microseconds of dispatch per operation whatever its size, which is
+almost all of a small call such as a streaming step. ``CompiledInference`` turns the function
+into one compiled program per input signature (shapes, strides, dtypes, devices): traced by
+``torch.export``, compiled by ``torch._inductor.aoti_compile_and_package`` with the weights
+frozen in (**build a new one after changing the weights**), and loaded as a callable:
 
     fast = CompiledInference(model.score_last)
     scores = fast(items)          # first call at a shape: compiles (seconds); then fast
 
-How: ``torch.export`` traces the function, for the shapes of the first call, into a graph
-of ATen operations; AOTInductor (``torch._inductor.aoti_compile_and_package``) compiles the
-graph into a shared library with the weights inside, and ``aoti_load_package`` loads it as a
-callable. Unlike ``torch.compile``, the loaded program checks nothing before it runs (no
-guards: on two CPU cores ``torch.compile`` spent about 30 of the 65 µs of its compiled
-streaming step deciding whether its code still applied), so the inputs' signature (shapes,
-strides, dtypes, devices) is checked here, and a new signature compiles a new program.
-Inductor's settings at compile time:
+    fast_step = compile_step(model)             # streaming.step, compiled
+    state, scores = fast_step(state, items)     # as step(model, state, items)
 
-- ``freezing``: the weights become constants of the program, so inductor can fold them and
-  pre-pack the matrices of the linear layers. They are copies: **build a new
-  ``CompiledInference`` after changing the weights**.
-- ``max_autotune`` (``autotune=True``): inductor times its own small matrix-multiply kernels
-  against the library call at each shape and keeps the faster (at batch 1, its own by
-  several times). It makes compiling slower (tens of seconds on a CPU).
-- ``torch.use_deterministic_algorithms`` off: training switches it on
-  (``train.seed_everything``) and it stays on in that process; inductor then writes slower
-  code (the compiled streaming step took 0.22 instead of 0.034 ms). The caller's setting is
-  put back afterwards; the compiled CPU kernels give the same results on every call anyway.
-
-Every call runs under ``torch.inference_mode``. Where compiling is impossible (no C++
-compiler, a platform or a function that export or AOTInductor cannot handle), the first call
-warns once and every call runs the eager function: the same results at eager speed.
-
-**CPU only.** Inputs on any other device run the eager function, with one warning. On an
-NVIDIA H200 with torch 2.11.0+cu130 (2026-11-27) the compiled streaming step built its CUDA
-program and then crashed the whole Python process (a segmentation fault, which no ``except``
-can catch) inside ``aoti_load_package``; until that is understood, no GPU program is built.
-On a GPU the eager step is launch-bound rather than slow to compute; CUDA graphs
-(``torch.compile(mode="reduce-overhead")``) are the tool to try there.
+Every call runs under ``torch.inference_mode``. ``autotune`` lets inductor time its own
+small matrix-multiply kernels (slower to compile). ``torch.use_deterministic_algorithms`` is
+switched off while compiling (it makes inductor write slower code) and put back afterwards.
+CPU only: inputs on another device run the eager function, with one warning, because a
+compiled CUDA program once crashed its process. Where compiling fails (no C++ compiler, an
+unsupported function or platform) the first call warns and every call runs eagerly.
 """
 
 from __future__ import annotations
@@ -46,6 +25,7 @@ from __future__ import annotations
 import tempfile
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -53,6 +33,8 @@ import torch
 from torch import Tensor
 
 from hydrarec_minimal.fast.fused import import_compiler_quietly
+from hydrarec_minimal.model import SequentialRecommender
+from hydrarec_minimal.streaming import StreamState, advance, check_step_inputs, check_streamable
 
 Result = TypeVar("Result")
 
@@ -65,7 +47,7 @@ def _on_the_cpu(args: tuple[Tensor, ...]) -> bool:
 
 
 class CompiledInference(Generic[Result]):
-    """``function`` compiled for inference (see the module docstring), with an eager fallback.
+    """``function`` compiled for inference (see the module), with an eager fallback.
 
     Args:
         function: a function of positional tensor arguments, e.g. a model's ``score_last``;
@@ -160,3 +142,31 @@ class _AsModule(torch.nn.Module):
 
     def forward(self, *args: Tensor):
         return self.function(*args)
+
+
+def compile_step(
+    model: SequentialRecommender, *, autotune: bool = True
+) -> Callable[[StreamState, Tensor], tuple[StreamState, Tensor]]:
+    """``streaming.step`` for this model as one compiled program: same arguments and results.
+
+    The first call at each batch size compiles (tens of seconds with ``autotune``) and copies
+    the weights: compile after training. A model off the CPU, or a failing compiler, runs the
+    eager step with a warning. ``ValueError`` for a model that cannot stream.
+
+    Returns:
+        ``fast_step(state, items) -> (new state, scores)``, checking its inputs as ``step``
+        does; scores equal ``step``'s up to float rounding. ``fast_step.compiled`` is the
+        ``CompiledInference`` (its ``programs``: one per batch size compiled).
+    """
+    check_streamable(model)
+    program = CompiledInference(partial(advance, model), autotune=autotune)
+
+    def fast_step(state: StreamState, items: Tensor) -> tuple[StreamState, Tensor]:
+        check_step_inputs(model, state, items)
+        # a program is compiled for its inputs' memory layout: a column of a batch of
+        # histories (strided) is made contiguous, to use the same program as other items
+        sums, seen, scores = program(state.sums, state.seen, items.contiguous())
+        return StreamState(sums=sums, seen=seen), scores
+
+    fast_step.compiled = program
+    return fast_step
