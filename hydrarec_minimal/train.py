@@ -70,7 +70,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.01
-    patience: int = 5
+    patience: int = 10
     loss: str = "ce"
     mask_prob: float = 0.2
     last_item_prob: float = 0.0
