@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from hydrarec_minimal.data import (
+    SequenceDataset,
     build_dataset,
     build_sequences,
     item_popularity,
@@ -115,3 +116,52 @@ def test_dataset_aligns_metadata_with_new_ids() -> None:
     # Training part only: user 5 trains on 10, 20; user 2 on 20; user 7 (short) on 50.
     assert dataset.popularity.tolist() == [0, 1, 2, 0, 0, 1]
     assert dataset.summary()["num_eval_users"] == 2
+
+
+# --- bring your own data: SequenceDataset.from_interactions -----------------------------------
+
+
+def test_from_interactions_builds_the_same_dataset_as_a_loader() -> None:
+    frame = table(ROWS)
+    own = SequenceDataset.from_interactions(frame, name="mine", min_interactions=2)
+    loaded = build_dataset(
+        InteractionData("mine", frame, pd.DataFrame(columns=["item_id"]), "here"),
+        min_interactions=2,
+    )
+    assert own.name == own.source == "mine" and not own.is_synthetic
+    assert [s.tolist() for s in own.sequences] == [s.tolist() for s in loaded.sequences]
+    assert own.split.test_target.tolist() == loaded.split.test_target.tolist()
+    # Without metadata, titles are the original item ids as text.
+    assert own.titles == ["[padding]", *(str(i) for i in own.item_ids[1:])]
+    assert own.years.tolist() == [0] * (own.num_items + 1)
+
+
+def test_from_interactions_with_metadata_strings_and_no_ratings() -> None:
+    frame = pd.DataFrame(
+        {"user_id": ["ann", "ann", "ann", "bob"], "item_id": ["b", "a", "c", "a"]}
+    ).assign(timestamp=[2, 1, 3, 1])
+    items = pd.DataFrame({"item_id": ["a", "c"], "title": ["Alpha", "Gamma"], "year": [1999, 2001]})
+    dataset = SequenceDataset.from_interactions(frame, items=items)
+    assert dataset.name == "my-data" and dataset.user_ids.tolist() == ["ann", "bob"]
+    assert dataset.item_ids[1:].tolist() == ["a", "b", "c"]
+    assert dataset.sequences[0].tolist() == [1, 2, 3]  # a, b, c by time
+    assert dataset.titles == ["[padding]", "Alpha", "b", "Gamma"]
+    assert dataset.years.tolist() == [0, 1999, 0, 2001]
+    assert dataset.split.eval_users.tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"user_id": [1], "item_id": [2]}), "no column timestamp"),
+        (pd.DataFrame({"user_id": [], "item_id": [], "timestamp": []}), "the table is empty"),
+        (
+            pd.DataFrame({"user_id": [1], "item_id": [2], "timestamp": ["yesterday"]}),
+            "timestamps must be numbers",
+        ),
+    ],
+    ids=["missing-column", "empty", "text-timestamps"],
+)
+def test_from_interactions_rejects_bad_tables(frame: pd.DataFrame, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SequenceDataset.from_interactions(frame)
