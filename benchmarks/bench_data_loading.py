@@ -67,7 +67,7 @@ def generate(folder: Path, num_ratings: int, seed: int = 0) -> tuple[int, int]:
 def load_once(num_ratings: int, rated: int, movies: int) -> object:
     """What ``load_dataset("ml-1m")`` does, with the registry's counts replaced by ours."""
     from hydrarec_minimal.data import build_dataset
-    from hydrarec_minimal.datasets import REGISTRY, ExpectedCounts, load_movielens
+    from hydrarec_minimal.movielens import REGISTRY, ExpectedCounts, load_movielens
 
     spec = dataclasses.replace(
         REGISTRY["ml-1m"],

@@ -1,42 +1,43 @@
 """PyTorch datasets and collate functions: causal training, cloze training, evaluation.
 
-Conventions shared by every batch (B = batch size, T = the longest sequence in the batch, at
-most ``max_len``):
-
-- **Right padding.** Real items fill slots 0..length-1, padding (id 0) fills the rest. With a
-  maximum length L, a longer history keeps its *last* L items (its most recent ones).
-- **Slots anchored at the start.** Appending an item to a history shorter than L never
-  changes the slot of an earlier item, so neither does the position the model gives it
-  (``model.positions_from_mask`` counts real tokens from the first one), which is what a
-  causal model with a running state needs. (A history longer than L slides: its oldest item
-  drops out and the positions restart at its new first item.)
-- ``mask``: True on real items, False on padding (the convention of ``hydra_attention``).
-
-Usage::
-
-    train = CausalTrainingSet(dataset.split.train, max_len=50)
-    loader = DataLoader(train, batch_size=128, shuffle=True, collate_fn=train.collate)
-    for batch in loader:                 # TrainBatch
-        logits = model(batch.inputs)     # (B, T, num_items + 1); padding (id 0) is the mask
-        loss = F.cross_entropy(logits.transpose(1, 2), batch.targets, ignore_index=0)
-
-Keep ``num_workers=0`` for ``ClozeTrainingSet`` (its masks come from its own seeded generator,
-which worker processes would copy).
+Every batch is right-padded: real items fill slots 0..length-1, padding (``PAD`` = 0) the rest,
+so appending an item never moves an earlier one; a history longer than ``max_len`` keeps its
+last ``max_len`` items. ``mask``: True on real items. Use ``num_workers=0`` with
+``ClozeTrainingSet`` (its masks come from its own seeded generator).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from hydrarec_minimal.sequences import PAD, LeaveOneOutSplit, Stage
+if TYPE_CHECKING:
+    from hydrarec_minimal.data import LeaveOneOutSplit, SequenceDataset
+    from hydrarec_minimal.model import ModelConfig
+    from hydrarec_minimal.train import TrainConfig
 
+PAD = 0
+"""Item id 0 is padding; real items are 1..num_items."""
+
+Stage = Literal["valid", "test"]
 _Batch = TypeVar("_Batch", bound="_TensorFields")
+
+
+def mask_token_for(num_items: int) -> int:
+    """The cloze mask id, one past the last item: embeddings need ``num_items + 2`` rows."""
+    return num_items + 1
+
+
+def check_range(name: str, value: float, low: float, high: float, *, open_low=False) -> None:
+    """``ValueError`` unless ``low <= value <= high`` (``low < value`` with ``open_low``)."""
+    if not (low < value if open_low else low <= value) or value > high:
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be in {interval}; got {value}")
 
 
 class _TensorFields:
@@ -91,6 +92,14 @@ def pad_right(sequences: Sequence[np.ndarray], width: int | None = None) -> torc
     return out
 
 
+def model_input(history: np.ndarray, max_len: int, mask_token: int | None = None) -> np.ndarray:
+    """What a model reads to rank the next item: the last ``max_len`` items of ``history``,
+    or with ``mask_token`` (cloze models) the last ``max_len - 1`` and then the mask token."""
+    if mask_token is None:
+        return np.asarray(history[-max_len:], dtype=np.int64)
+    return np.append(history[max(len(history) - max_len + 1, 0) :], mask_token).astype(np.int64)
+
+
 class CausalTrainingSet(Dataset):
     """Next-item training: inputs = items[:-1], targets = items[1:], every position trained.
 
@@ -100,8 +109,7 @@ class CausalTrainingSet(Dataset):
     """
 
     def __init__(self, sequences: Sequence[np.ndarray], max_len: int) -> None:
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        check_range("max_len", max_len, 1, float("inf"))
         self.max_len = max_len
         self.users = [u for u, s in enumerate(sequences) if len(s) >= 2]
         self.sequences = sequences
@@ -145,14 +153,11 @@ class ClozeTrainingSet(Dataset):
         seed: int = 0,
         last_item_prob: float = 0.0,
     ) -> None:
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
-        if not 0.0 < mask_prob <= 1.0:
-            raise ValueError(f"mask_prob must be in (0, 1], got {mask_prob}")
-        if not 0.0 <= last_item_prob <= 1.0:
-            raise ValueError(f"last_item_prob must be in [0, 1], got {last_item_prob}")
+        check_range("max_len", max_len, 1, float("inf"))
+        check_range("mask_prob", mask_prob, 0, 1, open_low=True)
+        check_range("last_item_prob", last_item_prob, 0, 1)
         self.max_len = max_len
-        self.mask_token = num_items + 1
+        self.mask_token = mask_token_for(num_items)
         self.mask_prob = mask_prob
         self.last_item_prob = last_item_prob
         self.generator = torch.Generator().manual_seed(seed)
@@ -220,12 +225,7 @@ class EvaluationSet(Dataset):
 
     def collate(self, examples: Sequence[tuple[int, np.ndarray, int]]) -> EvalBatch:
         """See ``EvalBatch`` for the shapes."""
-        windows = []
-        for _, history, _ in examples:
-            if self.mask_token is None:
-                windows.append(history[-self.max_len :])
-            else:
-                windows.append(np.append(history[-(self.max_len - 1) :], self.mask_token))
+        windows = [model_input(h, self.max_len, self.mask_token) for _, h, _ in examples]
         inputs = pad_right(windows)
         mask = inputs != PAD
         exclude = pad_right([h[h != target] for _, h, target in examples])
@@ -237,3 +237,36 @@ class EvaluationSet(Dataset):
             targets=torch.tensor([target for _, _, target in examples], dtype=torch.int64),
             exclude=exclude,
         )
+
+
+def training_batches(
+    dataset: SequenceDataset, model_config: ModelConfig, train_config: TrainConfig
+) -> DataLoader:
+    """Shuffled, seeded training batches: next-item (causal) or cloze (bidirectional)."""
+    if model_config.causal:
+        examples = CausalTrainingSet(dataset.split.train, model_config.max_len)
+    else:
+        examples = ClozeTrainingSet(
+            dataset.split.train,
+            model_config.max_len,
+            dataset.num_items,
+            train_config.mask_prob,
+            seed=train_config.seed,
+            last_item_prob=train_config.last_item_prob,
+        )
+    return DataLoader(
+        examples,
+        batch_size=train_config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(train_config.seed),
+        collate_fn=examples.collate,
+    )
+
+
+def evaluation_batches(
+    dataset: SequenceDataset, stage: Stage, config: ModelConfig, batch_size: int = 256
+) -> DataLoader:
+    """Validation or test batches (``EvalBatch``) for a model with this config."""
+    mask_token = None if config.causal else config.mask_token
+    examples = EvaluationSet(dataset.split, stage, config.max_len, mask_token)
+    return DataLoader(examples, batch_size=batch_size, collate_fn=examples.collate)

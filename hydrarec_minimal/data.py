@@ -1,27 +1,22 @@
-"""The one entry point to data: ``load_dataset("ml-100k") -> SequenceDataset``.
+"""Datasets for sequential recommendation: ``load_dataset("ml-100k") -> SequenceDataset``.
 
->>> from hydrarec_minimal.data import load_dataset
->>> data = load_dataset("ml-100k")      # doctest: +SKIP
->>> data.num_users, data.num_items, data.num_interactions   # doctest: +SKIP
-(943, 1682, 100000)
+Rules (part of the evaluation protocol, fixed and tested):
 
-``load_dataset`` finds or downloads MovieLens (``hydrarec_minimal.datasets``), builds the
-time-ordered sequences and the leave-one-out split (``hydrarec_minimal.sequences``), and
-gathers what a model, a training loop and a notebook need in one small object.
+- implicit feedback: every rating is an interaction, whatever its value;
+- each user's interactions sorted by ``TIE_BREAK``; users numbered 0..num_users-1 and items
+  1..num_items in order of their original ids (0 = padding, num_items + 1 = the cloze mask);
+- ``min_interactions`` drops users before re-indexing; ``max_users`` keeps the first ones;
+- leave-one-out: last item = test target, second-to-last = validation target, the rest =
+  training. Users with fewer than 3 interactions are kept as training data, not evaluated.
 
-If MovieLens cannot be found or downloaded, it falls back to the synthetic stand-in
-(``hydrarec_minimal.synthetic``) *loudly*: a banner on stderr and a ``SyntheticDataWarning``;
-``dataset.is_synthetic`` and ``dataset.fallback_reason`` record it, and ``summary()`` carries it
-into every result. No fallback when ``allow_synthetic=False`` or ``HYDRAREC_STRICT_DATA=1`` (CI
-sets it): then the error is raised.
-
-Environment variables: ``HYDRAREC_DATA`` (where to look first, see ``datasets``),
-``HYDRAREC_STRICT_DATA=1`` (never fall back), ``HYDRAREC_QUICK=1`` (``settings.quick_mode()``:
-callers shrink their runs, e.g. ``load_dataset(..., max_users=200 if quick_mode() else None)``).
+If MovieLens cannot be loaded, ``load_dataset`` falls back to ``synthetic`` *loudly* (a banner
+on stderr, a ``SyntheticDataWarning``, ``is_synthetic`` and ``fallback_reason`` recorded),
+unless ``allow_synthetic=False`` or ``HYDRAREC_STRICT_DATA=1``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 from dataclasses import dataclass
@@ -29,22 +24,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from hydrarec_minimal.datasets import (
+from hydrarec_minimal.batches import PAD, Stage, mask_token_for
+from hydrarec_minimal.errors import DataError, UnknownDatasetError, UserError
+from hydrarec_minimal.movielens import (
     REGISTRY,
-    DataError,
     DatasetSpec,
     InteractionData,
-    UnknownDatasetError,
     get_spec,
     load_movielens,
-)
-from hydrarec_minimal.sequences import (
-    TIE_BREAK,
-    LeaveOneOutSplit,
-    build_sequences,
-    item_popularity,
-    leave_one_out,
 )
 from hydrarec_minimal.settings import strict_data
 from hydrarec_minimal.synthetic import make_synthetic
@@ -53,13 +42,18 @@ SYNTHETIC = "synthetic"
 DATASETS = (*REGISTRY, SYNTHETIC)
 """Names ``load_dataset`` accepts."""
 
+TIE_BREAK = "timestamp (ties: original item id)"
+"""How one user's interactions are ordered."""
+
 PROTOCOL = (
-    "Implicit feedback (every rating is an interaction); each user's interactions sorted by "
-    f"{TIE_BREAK}; leave-one-out: last item = test, second-to-last = validation, the rest = "
-    "training; HR, NDCG and MRR rank the target against all items, excluding the items of the "
-    "user's input history."
+    f"Implicit feedback, each user's interactions sorted by {TIE_BREAK}; leave-one-out (last "
+    "item = test, second-to-last = validation); full ranking of the target against all items, "
+    "the user's history items excluded; HR/NDCG/MRR at k = 1, 5, 10, 20; ties ranked "
+    "pessimistically."
 )
-"""The evaluation protocol in one sentence (print it wherever a number is printed)."""
+"""The evaluation protocol in one sentence (``describe_protocol`` adds the dataset)."""
+
+REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
 
 
 class SyntheticDataWarning(UserWarning):
@@ -67,30 +61,126 @@ class SyntheticDataWarning(UserWarning):
 
 
 @dataclass(frozen=True, eq=False)
+class UserSequences:
+    """Per user ``items[u]`` and ``timestamps[u]`` (int64, shape (n_u,), oldest first);
+    ``user_ids`` (num_users,) and ``item_ids`` (num_items + 1,; [0] = padding): original ids."""
+
+    items: list[np.ndarray]
+    timestamps: list[np.ndarray]
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    @property
+    def num_users(self) -> int:
+        return len(self.items)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids) - 1
+
+    @property
+    def num_interactions(self) -> int:
+        return int(sum(len(s) for s in self.items))
+
+
+def build_sequences(
+    interactions: pd.DataFrame, *, min_interactions: int = 0, max_users: int | None = None
+) -> UserSequences:
+    """Sort, filter and re-index a table with ``user_id``, ``item_id``, ``timestamp`` columns.
+
+    ``UserError`` if no user is left; ``ValueError`` for ``min_interactions`` < 0.
+    """
+    if min_interactions < 0:
+        raise ValueError(f"min_interactions must be >= 0, got {min_interactions}")
+    users = interactions["user_id"].to_numpy()
+    items = interactions["item_id"].to_numpy()
+    times = interactions["timestamp"].to_numpy(dtype=np.int64)
+    user_ids, user_index, counts = np.unique(users, return_inverse=True, return_counts=True)
+    keep_user = counts >= min_interactions
+    if max_users is not None:
+        keep_user &= np.cumsum(keep_user) <= max_users
+    if not keep_user.all():
+        keep = keep_user[user_index]
+        users, items, times = users[keep], items[keep], times[keep]
+        user_ids, user_index, counts = np.unique(users, return_inverse=True, return_counts=True)
+    if len(users) == 0:
+        raise UserError(
+            f"no interactions left: no user has at least {min_interactions} interactions "
+            f"(lower min_interactions)"
+        )
+    original_items, item_index = np.unique(items, return_inverse=True)  # sorted: rank = new id
+    order = np.lexsort((item_index, times, user_index))  # last key first: user, time, item id
+    boundaries = np.cumsum(counts)[:-1]
+    item_ids = np.empty(len(original_items) + 1, original_items.dtype)
+    item_ids[0], item_ids[1:] = PAD, original_items
+    return UserSequences(
+        items=np.split(item_index.astype(np.int64)[order] + 1, boundaries),
+        timestamps=np.split(times[order], boundaries),
+        user_ids=user_ids,
+        item_ids=item_ids.astype(np.int64) if item_ids.dtype.kind in "iu" else item_ids,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class LeaveOneOutSplit:
+    """``train[u]``: training items, oldest first; ``valid_target``, ``test_target``: shape
+    (num_users,), the held-out items, 0 for users not evaluated (< 3 interactions)."""
+
+    train: list[np.ndarray]
+    valid_target: np.ndarray
+    test_target: np.ndarray
+
+    @property
+    def num_users(self) -> int:
+        return len(self.train)
+
+    @property
+    def eval_users(self) -> np.ndarray:
+        """Indices of the users with validation and test targets."""
+        return np.flatnonzero(self.test_target)
+
+    def history(self, user: int, stage: Stage) -> np.ndarray:
+        """The input history: training items ("valid"), plus the validation item ("test")."""
+        if stage == "valid":
+            return self.train[user]
+        if stage == "test":
+            return np.append(self.train[user], self.valid_target[user])
+        raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
+
+    def target(self, user: int, stage: Stage) -> int:
+        """The held-out item of ``user`` for ``stage`` (0: user not evaluated)."""
+        return int((self.valid_target if stage == "valid" else self.test_target)[user])
+
+
+def leave_one_out(sequences: list[np.ndarray]) -> LeaveOneOutSplit:
+    """Last item = test, second-to-last = validation, the rest = training."""
+    train, valid, test = [], np.zeros(len(sequences), np.int64), np.zeros(len(sequences), np.int64)
+    for user, items in enumerate(sequences):
+        if len(items) >= 3:
+            train.append(items[:-2])
+            valid[user], test[user] = items[-2], items[-1]
+        else:
+            train.append(items)
+    return LeaveOneOutSplit(train=train, valid_target=valid, test_target=test)
+
+
+def item_popularity(sequences: list[np.ndarray], num_items: int) -> np.ndarray:
+    """How often each item occurs in ``sequences``: shape (num_items + 1,), index 0 = 0."""
+    if not sequences:
+        return np.zeros(num_items + 1, np.int64)
+    counts = np.bincount(np.concatenate(sequences), minlength=num_items + 1).astype(np.int64)
+    counts[PAD] = 0
+    return counts
+
+
+@dataclass(frozen=True, eq=False)
 class SequenceDataset:
-    """A dataset ready for sequential recommendation.
+    """A dataset ready for sequential recommendation (ids as in the module docstring).
 
-    Ids: users are indices 0..num_users-1; items are 1..num_items (0 = padding, and
-    ``num_items + 1`` = ``mask_token`` for cloze models, so embeddings need ``vocab_size`` =
-    num_items + 2 rows). Arrays are numpy; every per-user array is int64, oldest first.
-
-    Fields:
-        name: what was asked for, e.g. ``"ml-100k"``.
-        source: what was loaded: the same name, or ``"synthetic"`` after a fallback.
-        location: where the files were found (path and how), or how the data was generated.
-        fallback_reason: why the synthetic stand-in replaced ``name`` (None: no fallback).
-        sequences: per user, shape (n_u,): all item ids in time order.
-        timestamps: per user, shape (n_u,): unix seconds, matching ``sequences``.
-        user_ids: shape (num_users,): original user ids.
-        item_ids: shape (num_items + 1,): original item ids (index 0: padding, 0).
-        split: the leave-one-out split (``split.train[u]``, ``split.valid_target``,
-            ``split.test_target``, ``split.eval_users``, ``split.history(u, stage)``).
-        titles: length num_items + 1: titles by item id (index 0: ``"[padding]"``).
-        years: shape (num_items + 1,): release years (0 = unknown).
-        genres: length num_items + 1: tuples of genre names.
-        popularity: shape (num_items + 1,): how often each item occurs in the *training*
-            part of the split (never validation/test items), index 0 = 0.
-        min_interactions: the user filter that was applied (0 = none).
+    ``sequences[u]``, ``timestamps[u]``: int64 (n_u,), oldest first; ``user_ids``,
+    ``item_ids``: original ids; ``split``: the ``LeaveOneOutSplit``; ``titles``, ``years``,
+    ``genres``, ``popularity`` (training counts): indexed by item id, [0] = padding.
+    ``source``: what was loaded (``"synthetic"`` after a fallback, with ``fallback_reason``).
     """
 
     name: str
@@ -107,6 +197,66 @@ class SequenceDataset:
     genres: list[tuple[str, ...]]
     popularity: np.ndarray
     min_interactions: int = 0
+
+    @classmethod
+    def from_interactions(
+        cls,
+        table: pd.DataFrame,
+        *,
+        name: str = "my-data",
+        items: pd.DataFrame | None = None,
+        min_interactions: int = 0,
+        max_users: int | None = None,
+        location: str = "a table in memory",
+    ) -> SequenceDataset:
+        """Build a dataset from any table with columns ``user_id``, ``item_id``, ``timestamp``
+        (numbers, e.g. unix seconds); other columns (ratings) are ignored.
+
+        ``items``: optional metadata with ``item_id`` and any of ``title``, ``year``,
+        ``genres``; titles default to the item id as text. ``ValueError`` for a missing
+        column, an empty table or non-numeric timestamps.
+        """
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"the table has no column {', '.join(missing)}: it needs "
+                f"{', '.join(REQUIRED_COLUMNS)} (found: {', '.join(map(str, table.columns))})"
+            )
+        if table.empty:
+            raise ValueError("the table is empty: it needs one row per interaction")
+        stamps = table["timestamp"]
+        if not pd.api.types.is_numeric_dtype(stamps) or pd.api.types.is_bool_dtype(stamps):
+            raise ValueError(
+                f"timestamps must be numbers (e.g. unix seconds), got {stamps.dtype}; convert "
+                f"datetimes with table['timestamp'].astype('int64') // 10**9"
+            )
+        if stamps.isna().any():
+            raise ValueError("some timestamps are missing (NaN)")
+        sequences = build_sequences(table, min_interactions=min_interactions, max_users=max_users)
+        split = leave_one_out(sequences.items)
+        ids = sequences.item_ids[1:]
+        metadata = pd.DataFrame(index=ids) if items is None else items.set_index("item_id")
+        metadata = metadata.reindex(ids)
+        titles = metadata.get("title", pd.Series(index=ids, dtype=object))
+        titles = [str(i) if pd.isna(t) else str(t) for i, t in zip(ids, titles, strict=True)]
+        years = metadata.get("year", pd.Series(0, index=ids)).fillna(0).to_numpy(np.int64)
+        genres = metadata.get("genres", pd.Series(index=ids, dtype=object))
+        return cls(
+            name=name,
+            source=name,
+            location=location,
+            fallback_reason=None,
+            sequences=sequences.items,
+            timestamps=sequences.timestamps,
+            user_ids=sequences.user_ids,
+            item_ids=sequences.item_ids,
+            split=split,
+            titles=["[padding]", *titles],
+            years=np.concatenate([[0], years]).astype(np.int64),
+            genres=[(), *(g if isinstance(g, tuple) else () for g in genres)],
+            popularity=item_popularity(split.train, sequences.num_items),
+            min_interactions=min_interactions,
+        )
 
     @property
     def is_synthetic(self) -> bool:
@@ -126,13 +276,13 @@ class SequenceDataset:
 
     @property
     def mask_token(self) -> int:
-        """The cloze mask id, ``num_items + 1``."""
-        return self.num_items + 1
+        """The cloze mask id (``batches.mask_token_for``)."""
+        return mask_token_for(self.num_items)
 
     @property
     def vocab_size(self) -> int:
         """Rows an item embedding needs: padding, the items, the mask token."""
-        return self.num_items + 2
+        return self.mask_token + 1
 
     @property
     def time_span(self) -> tuple[datetime, datetime]:
@@ -165,6 +315,16 @@ class SequenceDataset:
         }
 
 
+def describe_protocol(dataset: SequenceDataset) -> str:
+    """``PROTOCOL`` prefixed by the dataset (and a synthetic fallback): stored with results."""
+    origin = (
+        f"SYNTHETIC stand-in for {dataset.name} ({dataset.fallback_reason})"
+        if dataset.is_synthetic
+        else dataset.name
+    )
+    return f"{origin}: {dataset.num_users} users, {dataset.num_items} items. {PROTOCOL}"
+
+
 def build_dataset(
     data: InteractionData,
     *,
@@ -173,31 +333,16 @@ def build_dataset(
     max_users: int | None = None,
     fallback_reason: str | None = None,
 ) -> SequenceDataset:
-    """Turn any ``InteractionData`` (MovieLens, synthetic, your own) into a ``SequenceDataset``."""
-    sequences = build_sequences(
-        data.interactions, min_interactions=min_interactions, max_users=max_users
-    )
-    split = leave_one_out(sequences.items)
-    metadata = data.items.set_index("item_id").reindex(sequences.item_ids[1:])
-    titles = metadata["title"].fillna("").astype(str).tolist()
-    years = metadata["year"].fillna(0).to_numpy(dtype=np.int64)
-    genres = [g if isinstance(g, tuple) else () for g in metadata["genres"]]
-    return SequenceDataset(
-        name=name or data.name,
-        source=data.name,
-        location=data.location,
-        fallback_reason=fallback_reason,
-        sequences=sequences.items,
-        timestamps=sequences.timestamps,
-        user_ids=sequences.user_ids,
-        item_ids=sequences.item_ids,
-        split=split,
-        titles=["[padding]", *titles],
-        years=np.concatenate([[0], years]).astype(np.int64),
-        genres=[(), *genres],
-        popularity=item_popularity(split.train, sequences.num_items),
+    """``SequenceDataset.from_interactions`` for a loader's ``InteractionData``."""
+    dataset = SequenceDataset.from_interactions(
+        data.interactions,
+        name=data.name,
+        items=data.items,
         min_interactions=min_interactions,
+        max_users=max_users,
+        location=data.location,
     )
+    return dataclasses.replace(dataset, name=name or data.name, fallback_reason=fallback_reason)
 
 
 def _announce_fallback(name: str, reason: str) -> None:
@@ -231,13 +376,9 @@ def load_dataset(
     download: bool = True,
     synthetic_seed: int = 0,
 ) -> SequenceDataset:
-    """Load a dataset by name (``DATASETS``: ``ml-100k``, ``ml-1m``, ``ml-20m``, ``synthetic``).
+    """Load one of ``DATASETS``; see the module docstring for the rules and the fallback.
 
-    ``min_interactions`` drops users with fewer interactions; ``max_users`` keeps the first ones
-    (by original id) for quick runs. If MovieLens cannot be loaded (not found, download failed,
-    damaged copy), the synthetic dataset (seed ``synthetic_seed``) takes its place, loudly,
-    unless ``allow_synthetic`` is False or ``HYDRAREC_STRICT_DATA=1``. An unknown name is always
-    an error.
+    An unknown name is always an error (``UnknownDatasetError``).
     """
     options = {"min_interactions": min_interactions, "max_users": max_users}
     if name == SYNTHETIC:
@@ -252,8 +393,7 @@ def load_dataset(
     except DataError as error:
         if not allow_synthetic or strict_data():
             raise
-        reason = str(error)
-        _announce_fallback(spec.name, reason)
+        _announce_fallback(spec.name, str(error))
         data = make_synthetic(seed=synthetic_seed)
-        return build_dataset(data, name=spec.name, fallback_reason=reason, **options)
+        return build_dataset(data, name=spec.name, fallback_reason=str(error), **options)
     return build_dataset(data, **options)

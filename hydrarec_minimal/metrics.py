@@ -1,19 +1,10 @@
-"""Ranking metrics for next-item recommendation, computed on whole batches at once.
+"""Ranking metrics for next-item recommendation, on whole batches.
 
-The protocol (see DESIGN.md): rank the held-out target against ALL items (full ranking),
-after removing the items already in the user's input history, then
-
-    HR@k   = 1            if rank < k else 0     (the target is in the top k)
-    NDCG@k = 1/log2(rank + 2) if rank < k else 0 (one relevant item: DCG = NDCG)
-    MRR@k  = 1/(rank + 1) if rank < k else 0
-
-with ``rank`` counted from 0. Ties are resolved pessimistically: every other item whose score
-equals the target's is ranked above it, so a model that scores everything equal gets the worst
-rank, not a lucky one. The target itself is never removed, even when it also appears in the
-history (a re-watch is a fair target). Padding (id 0) is never ranked.
-
-Sampled ranking, only for comparison with older papers: the target against ``num_negatives``
-items drawn (seeded) uniformly or by popularity from the items not in the history.
+Full ranking: the target against all items, the user's history removed (never the target
+itself; padding never ranked). With 0-based ``rank``: HR@k = [rank < k], NDCG@k =
+1/log2(rank + 2), MRR@k = 1/(rank + 1) when rank < k, else 0. Ties count against the target
+(a constant model gets the worst rank). Sampled ranking (older papers only): the target
+against ``SAMPLED_NEGATIVES`` seeded negatives, uniform or by popularity.
 """
 
 from __future__ import annotations

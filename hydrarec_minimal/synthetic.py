@@ -1,24 +1,10 @@
-"""A small, seeded, MovieLens-shaped stand-in for when MovieLens is not available.
+"""A small, seeded, MovieLens-shaped stand-in: unit tests and the loud offline fallback.
 
-It serves unit tests, and it is the loud offline fallback of the notebooks and the command line
-(see ``hydrarec_minimal.data``). It returns the same ``InteractionData`` as the MovieLens loader
-(user ids, item ids, ratings 1-5, unix timestamps, titles, years, genres), so everything
-downstream runs unchanged.
-
-How users behave (so that there is something to learn):
-
-- Items belong to latent genres. Within a genre the items form a *chain* (a fixed random
-  order, wrapping around): watching an item makes its successors in the chain likely next.
-- Popularity is skewed: item weights follow a Zipf law (weight of the r-th most popular item
-  ~ 1 / r ** ``popularity_exponent``).
-- Each user has one or two favourite genres. Their first item is drawn by popularity from
-  those genres. Then, at every step, with probability ``follow_prob`` they move 1, 2 or 3 steps
-  down the chain of their last item (skipping items they have seen); otherwise they jump to an
-  unseen item drawn by popularity (from a favourite genre with probability 0.8).
-- No user sees an item twice; timestamps strictly increase within a user.
-
-So the next item depends on the recent ones: a first-order model of item-to-item transitions
-beats popularity by a wide margin, and a sequential model should too.
+``make_synthetic`` returns the same ``InteractionData`` as the MovieLens loader. Items belong
+to latent genres and form a chain within each genre; users mostly step 1-3 items down the chain
+of their last item, otherwise jump to an unseen item by Zipf popularity (favourite genres
+first). No repeats; timestamps strictly increase per user. So the next item depends on the
+recent ones, and a sequential model can beat popularity.
 """
 
 from __future__ import annotations
@@ -26,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hydrarec_minimal.datasets import InteractionData
+from hydrarec_minimal.movielens import InteractionData
 
 GENRES = (
     "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",

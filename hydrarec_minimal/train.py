@@ -1,22 +1,10 @@
-"""Training and evaluation: AdamW, early stopping on validation NDCG@10, full-ranking metrics.
+"""Training and evaluation: AdamW, early stopping on validation NDCG@10, full ranking.
 
-One loop trains both directions, because both objectives have the same shape: a batch
-(``hydrarec_minimal.batches.TrainBatch``) holds ``inputs`` (batch, n) and ``targets``
-(batch, n), and the loss is taken at every position whose target is not 0.
-
-- causal (next-item):  inputs = items[:-1], targets = items[1:]          (every position)
-- bidirectional (cloze): inputs = items with some replaced by [MASK],
-  targets = the original item at masked positions, 0 elsewhere
-
-Losses: ``"ce"`` (default) is softmax cross-entropy over all items, which trains sequential
-models much better than sampled losses (Klenitskiy & Vasilev, RecSys 2023); ``"ce-chunked"``
-is the same loss computed without the (positions x items) score matrix
-(``fast.chunked_loss``: much less memory, faster for long sequences, equal up to float
-rounding); ``"bce"`` is SASRec's binary cross-entropy with one uniformly sampled negative per
-position.
-
-Evaluation ranks each user's held-out item against all items, history excluded
-(``hydrarec_minimal.metrics``); a popularity baseline is evaluated the same way.
+One loop trains both directions: a ``TrainBatch`` holds ``inputs`` and ``targets`` (B, T) and
+the loss is taken wherever the target is not 0 (causal: targets = inputs shifted by one; cloze:
+the hidden items). Losses: ``"ce"`` softmax cross-entropy over all items, ``"ce-chunked"`` the
+same without the score matrix (``fast.chunked_loss``), ``"bce"`` one sampled negative per
+position (SASRec). ``recommend`` gives a user's top k items.
 """
 
 from __future__ import annotations
@@ -26,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,15 +22,19 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from hydrarec_minimal.batches import EvalBatch, TrainBatch
+from hydrarec_minimal.batches import EvalBatch, TrainBatch, check_range, model_input
 from hydrarec_minimal.fast.chunked_loss import chunked_cross_entropy
 from hydrarec_minimal.metrics import (
+    exclude_history,
     full_ranking_ranks,
     metrics_from_ranks,
     sample_negatives,
     sampled_ranking_ranks,
 )
 from hydrarec_minimal.model import SequentialRecommender
+
+if TYPE_CHECKING:
+    from hydrarec_minimal.data import SequenceDataset
 
 LOSSES = ("ce", "ce-chunked", "bce")
 PROTOCOLS = ("full", "sampled-uniform", "sampled-popularity")
@@ -70,7 +63,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.01
-    patience: int = 5
+    patience: int = 10
     loss: str = "ce"
     mask_prob: float = 0.2
     last_item_prob: float = 0.0
@@ -83,10 +76,8 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {LOSSES}")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ValueError("epochs, batch_size and patience must be at least 1")
-        if not 0.0 < self.mask_prob < 1.0:
-            raise ValueError(f"mask_prob must be in (0, 1); got {self.mask_prob}")
-        if not 0.0 <= self.last_item_prob <= 1.0:
-            raise ValueError(f"last_item_prob must be in [0, 1]; got {self.last_item_prob}")
+        check_range("mask_prob", self.mask_prob, 0, 1, open_low=True)
+        check_range("last_item_prob", self.last_item_prob, 0, 1)
 
 
 @dataclass
@@ -307,3 +298,34 @@ def fit(
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+@torch.no_grad()
+def score_items(
+    model: SequentialRecommender, history: np.ndarray, exclude: np.ndarray | None = None
+) -> Tensor:
+    """Scores (num_items + 1,) of every item after ``history`` (item ids, oldest first).
+
+    The model sees the last ``max_len`` items (a cloze model: then the mask token); the items
+    of ``exclude`` (default: the whole ``history``) and padding score ``-inf``.
+    """
+    config = model.config
+    mask_token = None if config.causal else config.mask_token
+    inputs = torch.as_tensor(model_input(history, config.max_len, mask_token))[None]
+    model.eval()
+    scores = model.score_last(inputs.to(next(model.parameters()).device)).float().cpu()
+    exclude = history if exclude is None else exclude
+    no_target = torch.zeros(1, dtype=torch.int64)  # column 0: padding, -inf anyway
+    return exclude_history(scores, torch.as_tensor(exclude, dtype=torch.int64)[None], no_target)[0]
+
+
+def recommend(
+    model: SequentialRecommender, dataset: SequenceDataset, user: int, k: int = 10
+) -> np.ndarray:
+    """The ``k`` best item ids for user index ``user`` after all their interactions, best
+    first, never an item they have seen (fewer if fewer are left). ``IndexError``: no user."""
+    if not 0 <= user < dataset.num_users:
+        raise IndexError(f"user must be in 0..{dataset.num_users - 1}; got {user}")
+    scores = score_items(model, dataset.sequences[user])
+    top = scores.topk(min(k, int(torch.isfinite(scores).sum())))
+    return top.indices.numpy()

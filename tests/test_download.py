@@ -24,19 +24,12 @@ from pathlib import Path
 import pytest
 import trustme
 import urllib3
-from test_data import check_tiny, closed_port_url, tiny_files
+from test_movielens import check_tiny, closed_port_url, tiny_files
 
-from hydrarec_minimal import datasets
+from hydrarec_minimal import download
 from hydrarec_minimal.course.cli import main
-from hydrarec_minimal.datasets import (
-    REGISTRY,
-    Checksum,
-    ChecksumError,
-    DataError,
-    DataNotFoundError,
-    DatasetSpec,
-    load_movielens,
-)
+from hydrarec_minimal.errors import ChecksumError, DataError, DataNotFoundError
+from hydrarec_minimal.movielens import REGISTRY, Checksum, DatasetSpec, load_movielens
 
 NAME = "tiny-download"
 ARCHIVE = f"{NAME}.zip"
@@ -89,7 +82,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setattr(
-        datasets, "DOWNLOAD_POLICY", datasets.DownloadPolicy(delay_s=0, timeout_s=5)
+        download, "DOWNLOAD_POLICY", download.DownloadPolicy(delay_s=0, timeout_s=5)
     )
 
 
@@ -240,7 +233,7 @@ def test_no_mirror_set_suggests_one(published: str) -> None:
         load_movielens(NAME)
     message = str(caught.value)
     assert f"{REGISTRY[NAME].url}: Connection refused" in message
-    assert f"export HYDRAREC_MIRRORS={datasets.RECOMMENDERS_MIRROR}" in message
+    assert f"export HYDRAREC_MIRRORS={download.RECOMMENDERS_MIRROR}" in message
 
 
 def test_trusted_certificate_downloads_verified_without_a_warning(

@@ -16,7 +16,7 @@ from hydrarec_minimal.course.explore import (
     user_history,
 )
 from hydrarec_minimal.data import build_dataset, load_dataset
-from hydrarec_minimal.datasets import InteractionData
+from hydrarec_minimal.movielens import InteractionData
 
 
 def tiny_dataset(rows: list[tuple[int, int, int]]):

@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from hydrarec_minimal.batches import EvaluationSet
 from hydrarec_minimal.course.plotting import KIND_COLOURS
 from hydrarec_minimal.course.reproduce import model_name
 from hydrarec_minimal.data import SequenceDataset
-from hydrarec_minimal.metrics import exclude_history, target_ranks
+from hydrarec_minimal.metrics import target_ranks
 from hydrarec_minimal.model import SequentialRecommender
+from hydrarec_minimal.train import score_items
 
 
 def learning_curves(runs: list[dict]) -> pd.DataFrame:
@@ -200,18 +200,11 @@ def recommend(
         ``score`` and ``target`` (True for the held-out item), and the held-out item's
         0-based rank among all candidates (ties counted against it).
     """
-    config = model.config
-    examples = EvaluationSet(
-        dataset.split, stage, config.max_len, None if config.causal else config.mask_token
-    )
-    position = np.flatnonzero(np.asarray(examples.users) == user)
-    if position.size == 0:
+    if not 0 <= user < dataset.num_users or not dataset.split.target(user, stage):
         raise ValueError(f"user {user} is not evaluated (fewer than 3 interactions)")
-    model.eval()
-    batch = examples.collate([examples[int(position[0])]])
-    scores = model.score_last(batch.inputs.to(next(model.parameters()).device)).float().cpu()
-    scores = exclude_history(scores, batch.exclude, batch.targets)  # (1, num_items + 1)
-    target = batch.targets
+    history = dataset.split.history(user, stage)
+    target = torch.tensor([dataset.split.target(user, stage)])
+    scores = score_items(model, history, exclude=history[history != int(target)])[None]
     candidates = int(torch.isfinite(scores[0]).sum())  # all items minus the history
     top = scores[0].topk(min(k, candidates))
     items = top.indices.numpy()

@@ -1,28 +1,9 @@
-"""Full softmax cross-entropy over all items, without ever holding the whole score matrix.
+"""Drop-in for ``F.cross_entropy(model.score(hidden), targets)`` over the whole score matrix.
 
-The course's default loss scores every trained position against every item: ``m`` positions
-times ``V`` items. ``F.cross_entropy(model.score(hidden), targets)`` builds that (m, V) matrix,
-then its log-softmax, then, in the backward pass, a gradient of the same size: at a maximum
-length of 1,024 one batch of 128 users is 131,072 x 1,683 scores, 0.9 GB of float32 per copy,
-and the passes over them cost as much time as the whole rest of a HydraRec step.
-
-The gradient of the mean cross-entropy with respect to the scores is simple,
-
-    loss          = 1/m Σ_i [ logsumexp_j s_ij − s_i,y_i ],        s = h Wᵀ + b
-    ∂loss/∂s_ij   = (softmax(s_i)_j − [j = y_i]) / m
-
-and everything upstream of the scores is one matrix product away:
-
-    ∂loss/∂h = (∂loss/∂s) W        ∂loss/∂W = (∂loss/∂s)ᵀ h        ∂loss/∂b = Σ_i ∂loss/∂s_i
-
-So ``chunked_cross_entropy`` walks over the positions ``chunk`` rows at a time: scores of the
-chunk, their log-sum-exp and loss, the softmax minus the one-hot target, and the chunk's share
-of the three gradients, all before the next chunk. The (chunk, V) block is the largest thing
-it builds. The backward pass then only multiplies the stored gradients by the incoming one.
-The same loss and gradients as ``F.cross_entropy`` up to float rounding (tests), in the same
-number of matrix products; not bitwise the same, so ``train --loss ce`` keeps
-``F.cross_entropy`` (the committed results reproduce exactly) and ``--loss ce-chunked`` uses
-this.
+``chunked_cross_entropy`` computes the same mean loss and gradients (up to float rounding)
+``chunk`` positions at a time, computing the gradients in the forward pass, so the largest
+thing it builds is a (chunk, num_items + 1) block instead of (positions, num_items + 1).
+``train --loss ce-chunked`` uses it; ``ce`` keeps ``F.cross_entropy`` (bitwise reproducible).
 """
 
 from __future__ import annotations
@@ -32,13 +13,13 @@ from torch import Tensor
 
 from hydrarec_minimal.model import item_scores
 
-#: Positions per chunk: 2,048 x 1,683 items is 14 MB of float32 scores.
+#: Positions per chunk.
 CE_CHUNK = 2048
 
 
 class ChunkedCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of ``h Wᵀ + b`` (column 0, padding, excluded) against ``targets``;
-    gradients computed in the forward pass, chunk by chunk (module docstring)."""
+    gradients computed in the forward pass, chunk by chunk."""
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)

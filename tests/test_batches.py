@@ -13,8 +13,8 @@ from hydrarec_minimal.batches import (
     EvaluationSet,
     pad_right,
 )
+from hydrarec_minimal.data import leave_one_out
 from hydrarec_minimal.model import positions_from_mask
-from hydrarec_minimal.sequences import leave_one_out
 
 SEQUENCES = [
     np.array([3, 1, 4, 1, 5, 9, 2, 6]),

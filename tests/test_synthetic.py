@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hydrarec_minimal.data import SequenceDataset, build_dataset
-from hydrarec_minimal.datasets import RATING_COLUMNS, title_year
+from hydrarec_minimal.movielens import RATING_COLUMNS, title_year
 from hydrarec_minimal.synthetic import make_synthetic
 
 
