@@ -180,7 +180,8 @@ def test_cli_train_writes_every_results_field(tmp_path, monkeypatch, capsys):
     [
         (["--attention", "cosine"], "invalid choice: 'cosine'"),
         (["--dataset", "ml-5"], "choose from 'ml-100k', 'ml-1m', 'ml-20m', 'synthetic'"),
-        (["--epochs", "0"], "must be a positive integer"),
+        (["--epochs", "0"], "must be at least 1"),
+        (["--max-len", "0"], "max_len must be at least 1"),
         (["--dropout", "2"], "dropout must be in"),
         (["--last-item-prob", "1.5"], "last_item_prob must be in [0, 1]"),
         (["--attention", "softmax", "--fused-attention"], "--fused-attention is for hydra only"),
