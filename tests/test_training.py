@@ -15,7 +15,7 @@ from hydrarec_minimal.batches import CausalTrainingSet, ClozeTrainingSet, pad_ri
 from hydrarec_minimal.checkpoint import load_checkpoint, save_checkpoint
 from hydrarec_minimal.course.cli import main
 from hydrarec_minimal.course.experiment import evaluation_batches, run_experiment
-from hydrarec_minimal.data import build_dataset
+from hydrarec_minimal.data import PROTOCOL, build_dataset
 from hydrarec_minimal.errors import UserError
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.synthetic import make_synthetic
@@ -168,7 +168,7 @@ def test_cli_train_writes_every_results_field(tmp_path, monkeypatch, capsys):
     assert results["dataset"] == "synthetic" and results["epochs_run"] == 2  # quick mode: 2
     assert results["config"]["model"]["previous_item"] is True
     assert results["num_users"] == 100 and results["quick_mode"] is True
-    assert "full ranking" in results["protocol"]
+    assert results["protocol"].endswith(PROTOCOL) and "100 users" in results["protocol"]
     printed = capsys.readouterr().out
     assert "Protocol:" in printed and "test (full ranking)" in printed
     model, extra = load_checkpoint(tmp_path / "model.pt")
