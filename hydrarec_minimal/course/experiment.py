@@ -6,7 +6,7 @@
 
 The command line (``python -m hydrarec_minimal train``), the reproduction script and the
 notebooks all go through ``run_experiment``, so every number in the course is produced by the
-same code. ``results`` holds (DESIGN.md's contract): ``dataset``, ``protocol``, ``config``,
+same code. ``results`` holds: ``dataset``, ``protocol``, ``config``,
 ``metrics`` (``valid`` and ``test``, full ranking, keys ``HR@k``, ``NDCG@k``, ``MRR@k`` for
 k = 1, 5, 10, 20), ``num_users``, ``num_items``, ``num_interactions``, ``epochs_run``,
 ``seconds_per_epoch`` (mean training time of one epoch, evaluation excluded), ``device``;
