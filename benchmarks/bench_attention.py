@@ -25,7 +25,7 @@ Writes ``benchmarks/results/attention_<device>.csv`` and the figure
 ``figures/bench_attention_<device>.png`` (``attention_<device>_<tokens>tokens.csv`` and
 ``bench_attention_<device>_<tokens>tokens.png`` for another ``--tokens``: a GPU needs far more
 work per call than a CPU before launch overheads stop dominating), and prints the ratios
-that issue #7 asks for: hydra vs softmax (forward+backward, causal) at n = 256 and n = 4,096,
+the course's targets use: hydra vs softmax (forward+backward, causal) at n = 256 and n = 4,096,
 hydra's spread of time per token across n, and hydra's forward time over the floor; the same
 for the fused version, and fused against eager Hydra.
 

@@ -15,7 +15,7 @@ The two models alternate epoch by epoch, so that a slow moment of the machine hi
 best epoch of each is reported. Peak memory is that of one training step
 (``hydrarec_minimal.course.benchmark.peak_memory``: tensors allocated through PyTorch, CPU).
 
-Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (issue #7: HydraRec no
+Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (the target: HydraRec no
 slower at 200, at least 3x faster at 1,024). ``--fused`` adds a third model, HydraRec with its
 attention compiled by ``torch.compile`` (``fast.fused.fused_hydra_attention``; its first epochs
 compile, so the warm-up round of ``epoch_seconds_side_by_side`` is not timed), and writes

@@ -22,7 +22,7 @@ per epoch) in two ways:
 - ``losses.chunked_cross_entropy``, forward and backward: the products plus the softmax, with
   each chunk size of ``--chunks`` (the package's ``CE_CHUNK`` by default).
 
-Issue #7 asks for HydraRec ≥ 3x faster than SASRec at length 1,024; the printed bound says
+The target is HydraRec ≥ 3x faster than SASRec at length 1,024; the printed bound says
 whether any implementation of the full cross-entropy could get there on this machine.
 Writes ``benchmarks/results/output_layer_<device>.csv``.
 """

@@ -26,7 +26,7 @@ would run them. Each point is the best of ``--repeats`` timed batches (15), the 
 all lengths and all three ways taken in turns (``benchmark.time_calls``): on a shared machine
 the noise comes in bursts of seconds, which then slow every way alike instead of a few points.
 Writes ``benchmarks/results/streaming_<device>.csv`` and prints the time of each per new
-interaction and the ratios (c)/(a) and (b)/(a), eager and compiled. Target (issue #7):
+interaction and the ratios (c)/(a) and (b)/(a), eager and compiled. Target:
 (c)/(a) >= 20 at n = 200, and (a) flat in n.
 
 The script restarts itself once with glibc ``malloc`` told to keep freed memory

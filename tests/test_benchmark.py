@@ -112,8 +112,9 @@ def test_time_call_runs_warm_up_then_repeats_and_reports_per_call_seconds():
     timing = time_call(lambda: calls.append(1), repeats=3, min_seconds=0.0)
     assert isinstance(timing, Timing)
     assert timing.repeats == 3 and timing.number == 1
-    # warm-up (1) + one calibration batch of 1 call + 3 timed batches of 1 call
-    assert len(calls) == 5
+    # Timer.timeit runs 2 untimed calls before each batch: a calibration batch of 1 call,
+    # then 3 timed batches of 1 call, each after its 2 untimed calls
+    assert len(calls) == 3 + 3 * 3
     assert 0 < timing.best <= timing.median
 
 
@@ -125,8 +126,8 @@ def test_time_calls_takes_its_timed_batches_in_turns():
         min_seconds=0.0,
     )
     assert list(timings) == ["a", "b"] and all(t.repeats == 3 for t in timings.values())
-    # each warmed up and calibrated on its own (2 calls each), then a, b, a, b, a, b
-    assert order == ["a", "a", "b", "b"] + ["a", "b"] * 3
+    # each calibrated on its own (one batch: 2 untimed calls + 1), then rounds a, b, a, b, ...
+    assert order == ["a"] * 3 + ["b"] * 3 + (["a"] * 3 + ["b"] * 3) * 3
     with pytest.raises(ValueError, match="repeats"):
         time_calls({"a": lambda: None}, repeats=0)
 

@@ -15,7 +15,7 @@ from hydrarec_minimal.batches import CausalTrainingSet, ClozeTrainingSet, pad_ri
 from hydrarec_minimal.checkpoint import load_checkpoint, save_checkpoint
 from hydrarec_minimal.course.cli import main
 from hydrarec_minimal.course.experiment import evaluation_batches, run_experiment
-from hydrarec_minimal.data import build_dataset
+from hydrarec_minimal.data import PROTOCOL, build_dataset
 from hydrarec_minimal.errors import UserError
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.synthetic import make_synthetic
@@ -167,7 +167,7 @@ def test_cli_train_writes_every_results_field(tmp_path, monkeypatch, capsys):
     assert results["dataset"] == "synthetic" and results["epochs_run"] == 2  # quick mode: 2
     assert results["config"]["model"]["previous_item"] is True
     assert results["num_users"] == 100 and results["quick_mode"] is True
-    assert "full ranking" in results["protocol"]
+    assert results["protocol"].endswith(PROTOCOL) and "100 users" in results["protocol"]
     printed = capsys.readouterr().out
     assert "Protocol:" in printed and "test (full ranking)" in printed
     model, extra = load_checkpoint(tmp_path / "model.pt")
@@ -179,7 +179,8 @@ def test_cli_train_writes_every_results_field(tmp_path, monkeypatch, capsys):
     [
         (["--attention", "cosine"], "invalid choice: 'cosine'"),
         (["--dataset", "ml-5"], "choose from 'ml-100k', 'ml-1m', 'ml-20m', 'synthetic'"),
-        (["--epochs", "0"], "must be a positive integer"),
+        (["--epochs", "0"], "must be at least 1"),
+        (["--max-len", "0"], "max_len must be at least 1"),
         (["--dropout", "2"], "dropout must be in"),
         (["--last-item-prob", "1.5"], "last_item_prob must be in [0, 1]"),
         (["--attention", "softmax", "--fused-attention"], "--fused-attention is for hydra only"),

@@ -8,11 +8,11 @@ kernel as the sequence grows, so you can watch softmax go quadratic while Hydra 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS, hydra_attention, hydra_attention_reference
+from hydrarec_minimal.course.benchmark import describe_machine, time_call
 
 
 def reference_gap(n: int = 64, d: int = 16, seed: int = 0) -> dict[str, float]:
@@ -53,17 +53,11 @@ def future_leak(kind: str, n: int = 32, d: int = 8, seed: int = 0) -> float:
 
 
 def time_kernel(kind: str, n: int, d: int = 64, batch: int = 4, repeats: int = 3) -> float:
-    """Best-of-``repeats`` seconds for one causal forward pass on (batch, n, d) float32 inputs."""
+    """Best seconds of one causal forward pass on (batch, n, d) float32 inputs (``time_call``)."""
     q, k, v = torch.randn(3, batch, n, d)
     kernel = ATTENTION_KERNELS[kind]
-    best = float("inf")
     with torch.no_grad():
-        kernel(q, k, v, causal=True)  # warm-up
-        for _ in range(repeats):
-            start = time.perf_counter()
-            kernel(q, k, v, causal=True)
-            best = min(best, time.perf_counter() - start)
-    return best
+        return time_call(lambda: kernel(q, k, v, causal=True), repeats=repeats).best
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     for kind in ATTENTION_KERNELS:
         print(f"  {kind:<8} {future_leak(kind):.1e}")
     lengths = args.lengths
-    threads = torch.get_num_threads()
-    print(f"\nTime of one causal forward pass (ms), batch 4, d = 64, float32, {threads} threads:")
+    print("\nTime of one causal forward pass (ms), batch 4, d = 64, float32, on")
+    print(f"  {describe_machine()}")
     print("  n        " + "".join(f"{kind:>10}" for kind in ATTENTION_KERNELS))
     for n in lengths:
         times = [time_kernel(kind, n) * 1e3 for kind in ATTENTION_KERNELS]

@@ -1,34 +1,15 @@
-"""Measuring attention: time, peak memory, sweeps over sequence length, and log-log slopes.
+"""Measuring attention: time, peak memory, sweeps over sequence length, log-log slopes.
 
-Notebooks 01 and 03 (and later notebook 07 and the benchmark command) measure the same way, so
-the measuring lives here. Four ideas, one function each:
-
-- ``time_call(fn)``: seconds per call of a function that takes no arguments. It warms up, picks
-  how many calls to run back to back so that one repeat lasts long enough for the clock to be
-  trusted, and keeps the **best** (and the median) of several repeats. The best is the usual
-  choice for micro-benchmarks (Python's ``timeit`` makes it too): noise from other programs
-  only ever makes a call slower, never faster. ``time_calls({key: fn})`` times several
-  functions with their repeats interleaved, so that a burst of noise hits all of them alike.
-- ``peak_memory(fn)``: the most bytes of tensor memory that one call held at any moment, above
-  what was allocated before the call (the inputs you built beforehand do not count; the output,
-  alive when the call ends, does).
-- ``sweep_lengths(kinds, lengths)``: both of the above for each attention kernel at each
-  sequence length n, as a pandas DataFrame (one row per kernel and n).
-- ``loglog_slope(n, y)`` / ``fit_slopes(table)``: if y grows like n^p, then
-  log y = p·log n + c, so the slope of a straight line through (log n, log y) estimates p.
-  Fitted over the largest n only, where fixed per-call overheads no longer dominate.
-  ``crossover_length(table, fast, slow)``: from which n one kernel stays ahead of another.
-
-Plus small helpers every notebook uses: ``describe_machine()`` (print it next to every
-measurement), ``max_abs_difference(a, b)`` and ``check_close(label, actual, expected)``
-(assert, then print one line that is the same on every machine, so nbval can compare it).
-
-A warning about shared machines. PyTorch runs one thread per core, and by default a thread
-that has finished its share of a parallel operation *spins* (busy-waits) for the others. When
-another program keeps a core busy, the spinning thread can occupy the very core its partner
-needs, and every parallel operation then costs milliseconds: curves jump and stay flat, and
-no number of repeats helps. Measure on a quiet machine, or start Python with
-``OMP_WAIT_POLICY=PASSIVE`` (``describe_machine`` reports it), or use one thread.
+- ``time_call(fn)`` / ``time_calls({key: fn})``: seconds per call (best and median of several
+  timed batches), with ``torch.utils.benchmark.Timer``; ``time_calls`` takes the batches of
+  all functions in turns, so that a burst of machine noise slows all of them alike.
+- ``peak_memory(fn)``: most bytes of tensor memory alive during one call, above what was
+  allocated before it.
+- ``sweep_lengths(kinds, lengths)``: both for attention kernels at each sequence length.
+- ``loglog_slope``, ``fit_slopes``, ``crossover_length``: read exponents and crossovers off a
+  sweep.
+- ``describe_machine()``: the one line naming the machine, printed (and stored in results)
+  beside every measurement; ``max_abs_difference`` and ``check_close`` compare tensors.
 """
 
 from __future__ import annotations
@@ -38,7 +19,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,21 +26,13 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
+from torch.utils.benchmark import Timer
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS, AttentionKernel
 
-#: Exponent p in "cost grows like n^p" (at fixed d and heads), from the derivation in
-#: notebook 01, for the kernels as ``sweep_lengths`` calls them (no padding mask).
-#:
-#: - Time: softmax compares every query with every key (n²); linear and LinRec keep a d x d
-#:   state per head, Hydra d numbers (both n).
-#: - Peak memory: the textbook softmax (``softmax_explicit``, as notebook 01 writes it) holds the
-#:   n x n score matrix (n²). The package's ``softmax`` calls PyTorch's
-#:   ``scaled_dot_product_attention``, which for 4-d inputs without a mask picks a fused
-#:   ("flash") kernel that works through the scores block by block and never holds them all:
-#:   n, though the time stays n². The causal linear kernels work through the sequence in
-#:   chunks (a chunk x chunk matrix inside each, one d x d state per chunk): linear in n.
-#:   Hydra holds n·d.
+#: Exponent p in "cost grows like n^p" (fixed d and heads, no padding mask), as derived in
+#: notebook 01. Peak memory: ``softmax`` (PyTorch's fused ``scaled_dot_product_attention``)
+#: never holds the n x n scores, the textbook ``softmax_explicit`` does.
 EXPECTED_SLOPES: dict[str, dict[str, float]] = {
     "seconds": {
         "softmax": 2.0,
@@ -97,20 +69,11 @@ STEADY_MALLOC = {
 
 
 def steady_allocator() -> None:
-    """Restart this Python program with ``STEADY_MALLOC`` set, unless it already is (Linux).
+    """Restart this Python program with ``STEADY_MALLOC`` set, unless it already is (Linux only).
 
-    Why: PyTorch gets CPU tensor memory from the C library's ``malloc``. By default glibc
-    returns big freed blocks to the operating system (above a threshold that it adapts as the
-    program runs), so the next call of the same kernel receives fresh pages and pays a page
-    fault for every 4 KiB it touches. For a kernel that reads and writes a few MiB this can
-    double or triple its time, and how often it happens changes from run to run: on this
-    course's 2-core machine the same Hydra forward pass measured anything from 0.6 to 3 ms.
-    The benchmark scripts call this first, so that they measure the kernels, not the page
-    faults; ``describe_machine`` then says "steady malloc". Training and notebooks run with
-    the default allocator.
-
-    How: the settings are only read when a program starts, so the program is started again
-    (``os.execve``) with them in its environment. Elsewhere than Linux nothing happens.
+    Freed CPU tensor memory then stays in the process, so repeated calls do not pay page
+    faults for fresh memory; the benchmark scripts call this first. The settings are read only
+    at start-up, hence the restart (``os.execve``).
     """
     if platform.system() != "Linux" or steady_malloc_is_set():
         return
@@ -123,29 +86,26 @@ def steady_malloc_is_set() -> bool:
 
 
 def describe_machine(device: str | torch.device = "cpu") -> str:
-    """One line naming what the measurements ran on: print it next to every number you report.
+    """One line naming the hardware, torch, Python and OS a measurement ran on.
 
-    Example: ``"CPU: x86_64, 2 logical cores, 2 torch threads; torch 2.13.0+cpu; Python
-    3.11.7; Linux"``, followed by any of ``THREAD_VARIABLES`` that are set and "steady malloc"
-    under ``steady_allocator``. On CUDA the GPU's name replaces the CPU details.
+    E.g. ``"cpu: x86_64, 2 logical cores, 2 torch threads; torch 2.13.0+cpu; Python 3.11.7;
+    Linux"``, then any ``THREAD_VARIABLES`` that are set and "steady malloc" under
+    ``steady_allocator``. On CUDA (``"cuda: NVIDIA H100 ..."``) the GPU's name replaces the CPU
+    details.
     """
     device = torch.device(device)
-    software = f"torch {torch.__version__}; Python {platform.python_version()}; {platform.system()}"
     if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}; {software}"
-    cores = os.cpu_count() or 0
-    threads = torch.get_num_threads()
-    line = f"CPU: {platform.machine()}, {cores} logical cores, {threads} torch threads; {software}"
+        hardware = torch.cuda.get_device_name(device)
+    else:
+        threads = torch.get_num_threads()
+        hardware = (
+            f"{platform.machine()}, {os.cpu_count() or 0} logical cores, {threads} torch threads"
+        )
+    software = f"torch {torch.__version__}; Python {platform.python_version()}; {platform.system()}"
     settings = [f"{name}={os.environ[name]}" for name in THREAD_VARIABLES if name in os.environ]
     if steady_malloc_is_set():
         settings.append("steady malloc")
-    return "; ".join([line, *settings])
-
-
-def _synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work: CUDA calls return before the GPU has finished."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    return "; ".join([f"{device.type}: {hardware}", software, *settings])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,26 +138,7 @@ def time_call(
     max_number: int = 10_000,
     device: str | torch.device = "cpu",
 ) -> Timing:
-    """Time ``fn()`` robustly with ``time.perf_counter``.
-
-    1. Warm-up: call ``fn`` once (first calls pay for memory allocation, lazy initialisation
-       and caches), then keep doubling the number of back-to-back calls until one batch of
-       calls lasts at least ``min_seconds`` (or ``max_number`` calls): a microsecond-long call
-       timed alone would mostly measure the clock.
-    2. Time ``repeats`` batches of that many calls; report the best and the median, per call.
-
-    To compare several functions, time them together with ``time_calls``.
-
-    Args:
-        fn: the work, with no arguments (wrap it: ``lambda: kernel(q, k, v)``).
-        repeats: number of timed batches (at least 1).
-        min_seconds: shortest duration of one timed batch.
-        max_number: most calls in one batch.
-        device: ``"cuda"`` waits for the GPU before reading the clock; CPU needs nothing.
-
-    Returns:
-        A ``Timing`` (seconds per call).
-    """
+    """Seconds per call of ``fn()``: ``time_calls`` with one function."""
     timings = time_calls(
         {"fn": fn}, repeats=repeats, min_seconds=min_seconds, max_number=max_number, device=device
     )
@@ -212,51 +153,41 @@ def time_calls(
     max_number: int = 10_000,
     device: str | torch.device = "cpu",
 ) -> dict[Hashable, Timing]:
-    """Time several functions as ``time_call`` does, their repeats interleaved.
+    """Time several functions with ``torch.utils.benchmark.Timer``, their batches in turns.
 
-    Each function is warmed up and given its number of calls per batch first; then come
-    ``repeats`` rounds, and each round times one batch of every function in turn.
-
-    Why interleave: on a shared machine the noise comes in bursts that last seconds. Timed one
-    function after another, a burst can spoil every repeat of one function and none of the
-    next, and the ratio of their times (the number a benchmark is after) is then wrong.
-    Interleaved, a burst spoils one round of every function, and the best of the rounds still
-    sees the quiet machine for all of them.
+    Each function gets the number of back-to-back calls (doubling, at most ``max_number``)
+    that makes one batch last ``min_seconds``; then ``repeats`` rounds time one batch of
+    every function in turn. ``Timer.timeit`` runs ``max(number // 100, 2)`` untimed calls
+    before each batch, uses the current number of torch threads and synchronises the GPU.
 
     Args:
-        calls: ``{key: function with no arguments}``; every function stays alive (with what it
-            holds, e.g. its inputs) until all are timed.
-        repeats, min_seconds, max_number, device: as for ``time_call``.
+        calls: ``{key: function with no arguments}``.
+        repeats: timed batches per function (at least 1).
+        min_seconds, max_number: see above.
+        device: where the functions run (``Timer`` synchronises any accelerator itself).
 
     Returns:
-        ``{key: Timing}`` (seconds per call), keys in the order of ``calls``.
+        ``{key: Timing}`` in seconds per call, keys in the order of ``calls``.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1; got {repeats}")
-    device = torch.device(device)
-
-    def run_batch(fn: Callable[[], object], number: int) -> float:
-        _synchronize(device)
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        _synchronize(device)
-        return time.perf_counter() - start
-
+    threads = torch.get_num_threads()
+    timers = {
+        key: Timer("fn()", globals={"fn": fn}, num_threads=threads) for key, fn in calls.items()
+    }
     numbers = {}
-    for key, fn in calls.items():
-        run_batch(fn, 1)  # warm-up
+    for key, timer in timers.items():
         number = 1
-        while number < max_number and run_batch(fn, number) < min_seconds:
+        while number < max_number and timer.timeit(number).raw_times[0] < min_seconds:
             number = min(2 * number, max_number)
         numbers[key] = number
-    per_call: dict[Hashable, list[float]] = {key: [] for key in calls}
+    seconds: dict[Hashable, list[float]] = {key: [] for key in calls}
     for _ in range(repeats):
-        for key, fn in calls.items():
-            per_call[key].append(run_batch(fn, numbers[key]) / numbers[key])
+        for key, timer in timers.items():
+            seconds[key].append(timer.timeit(numbers[key]).mean)
     return {
-        key: Timing(min(seconds), statistics.median(seconds), numbers[key], repeats)
-        for key, seconds in per_call.items()
+        key: Timing(min(times), statistics.median(times), numbers[key], repeats)
+        for key, times in seconds.items()
     }
 
 
@@ -271,7 +202,7 @@ def quiet_profiler() -> None:
 
 
 def _peak_cpu_bytes(fn: Callable[[], object]) -> int:
-    """CPU peak memory from the PyTorch profiler's record of every allocation and free."""
+    """CPU peak memory from the PyTorch profiler's allocation (+) and free (-) events."""
     quiet_profiler()
     with torch.profiler.profile(
         activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
@@ -300,22 +231,10 @@ def _peak_cpu_bytes(fn: Callable[[], object]) -> int:
 def peak_memory(fn: Callable[[], object], *, device: str | torch.device = "cpu") -> int:
     """Most bytes of tensor memory alive at any moment during one call of ``fn()``.
 
-    Counted above what was allocated when the call started: tensors created before the call
-    (its inputs) are not counted, tensors created inside it are, including temporaries freed
-    before it returns and the returned result (alive when the call ends).
-
-    How:
-        - CPU: ``torch.profiler.profile(profile_memory=True)`` records one event per
-          allocation (+bytes) and per free (-bytes) made through PyTorch's CPU allocator,
-          including the scratch buffers of fused kernels that no Python code ever sees.
-          Summing the changes in time order gives the bytes alive after each event; the
-          peak is the largest such sum. Memory that libraries allocate outside PyTorch's
-          allocator (e.g. inside BLAS) is not seen; neither are Python objects.
-        - CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus
-          the bytes allocated before the call.
-
-    The peak is exact and repeatable (it does not depend on timing), so unlike a time it can
-    be measured once. Profiling makes the call itself slower: never time inside it.
+    Counted above what was allocated when the call started: the inputs built beforehand do
+    not count; temporaries and the returned result do. CPU: from the PyTorch profiler's
+    allocation events (memory allocated outside PyTorch, e.g. inside BLAS, is not seen);
+    CUDA: ``torch.cuda.max_memory_allocated``. Exact and repeatable, so measured once.
 
     Args:
         fn: the work, with no arguments.
@@ -354,12 +273,10 @@ def attention_inputs(
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Random queries, keys and values shaped as the model would hand them to ``kind``.
+    """Seeded standard-normal queries, keys and values shaped as the model hands them to ``kind``.
 
-    Hydra (any kind named "hydra…", such as ``fused.fused_hydra_attention``) works on
-    ``(batch, n, d)`` (its d heads of size 1 need no split); the other kernels on
-    ``(batch, heads, n, d // heads)``, as ``SelfAttention`` splits them. Standard normal
-    entries from a generator seeded with ``seed``.
+    ``(batch, n, d)`` for Hydra (any kind named "hydra…"), ``(batch, heads, n, d // heads)``
+    for the other kernels.
     """
     if d % heads != 0:
         raise ValueError(f"heads must divide d; got d={d}, heads={heads}")
@@ -387,39 +304,29 @@ def sweep_lengths(
     seed: int = 0,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Time (and measure the peak memory of) attention kernels at each sequence length.
+    """Time (and peak memory) of attention kernels at each sequence length.
 
-    For each kernel and each n: build inputs with ``attention_inputs`` (so softmax and linear
-    split d into ``heads`` heads, Hydra always has d heads of one feature); time one call
-    ``kernel(q, k, v, causal=causal)`` at every point together, with ``time_calls`` (repeats
-    interleaved, so that a burst of machine noise cannot spoil one kernel's curve and not
-    another's; all points' inputs are held meanwhile); then ``peak_memory`` of each.
-
-    What is held fixed as n grows:
-        - by default the **batch** (``batch`` sequences): the work per call then grows
-          exactly as the kernel's cost in n, so log-log slopes read off as exponents;
-        - with ``tokens=T``, the **number of tokens** per call: ``batch = max(1, T // n)``,
-          as a training run with a fixed token budget would. A kernel linear in n then
-          takes about the same time at every n (until batch reaches 1).
+    Every (kernel, n) point is timed together with ``time_calls`` (batches in turns), then
+    ``peak_memory`` of each. By default the ``batch`` is fixed as n grows (slopes read off as
+    exponents); with ``tokens=T`` the tokens per call are: ``batch = max(1, T // n)``.
 
     Args:
-        kinds: kernel names from ``ATTENTION_KERNELS``, or ``{name: kernel}`` for your own.
-        lengths: the sequence lengths n to measure.
-        d: model width (features per token, all heads together).
+        kinds: kernel names from ``ATTENTION_KERNELS``, or ``{name: kernel}``.
+        lengths: the sequence lengths n.
+        d: model width; heads: heads of softmax / linear / LinRec (Hydra has d heads).
         batch, tokens: see above.
-        heads: heads of the softmax / linear / LinRec kernels (Hydra ignores it).
-        causal: causal (next-item) or bidirectional attention.
-        backward: time forward + backward (gradients of ``out.sum()`` to q, k and v)
-            instead of the forward pass alone (which runs under ``torch.no_grad``).
-        memory: also measure peak memory (one extra, profiled call per point).
+        causal: causal or bidirectional attention.
+        backward: time forward + backward (gradients of ``out.sum()``) instead of the forward
+            pass alone (under ``torch.no_grad``).
+        memory: also measure peak memory (one profiled call per point).
         repeats, min_seconds: passed to ``time_calls``.
         dtype, device, seed: of the inputs.
-        progress: print one line per point once all are measured (for long sweeps).
+        progress: print one line per point once all are measured.
 
     Returns:
-        One row per (kind, n), columns ``kind, n, batch, d, heads, causal, backward,
-        seconds`` (best per call), ``median_seconds``, ``tokens_per_second`` and
-        ``peak_bytes`` (NaN when ``memory=False``).
+        One row per (kind, n): ``kind, n, batch, d, heads, causal, backward, seconds`` (best
+        per call), ``median_seconds``, ``tokens_per_second``, ``peak_bytes`` (NaN without
+        ``memory``).
     """
     kernels = (
         dict(kinds)
@@ -584,13 +491,9 @@ def check_close(
 ) -> None:
     """Assert ``actual`` ≈ ``expected`` (``torch.testing.assert_close``), print one line.
 
-    The printed line states the setting (shape, dtype) and the tolerance that was met, not
-    the exact difference: the last bits of a floating-point result differ between machines
-    and libraries, so "max |Δ| = 2.2e-16" on one computer is "4.4e-16" on another. The line
-    is therefore the same wherever the check passes (nbval can compare it), and a failure
-    raises with the full report of ``assert_close``.
-
-    Example output: ``✓ fast vs reference: 2×16×8, float64, max |Δ| ≤ 1e-12``.
+    The line states shape, dtype and the tolerance met, not the difference (whose last bits
+    vary between machines), so it is the same wherever the check passes, e.g.
+    ``✓ fast vs reference: 2×16×8, float64, max |Δ| ≤ 1e-12``.
     """
     torch.testing.assert_close(actual, expected, atol=atol, rtol=rtol)
     tolerance = f"≤ {atol:.0e}" + (f" + {rtol:.0e}·|expected|" if rtol else "")

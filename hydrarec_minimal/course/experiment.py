@@ -6,7 +6,7 @@
 
 The command line (``python -m hydrarec_minimal train``), the reproduction script and the
 notebooks all go through ``run_experiment``, so every number in the course is produced by the
-same code. ``results`` holds (DESIGN.md's contract): ``dataset``, ``protocol``, ``config``,
+same code. ``results`` holds: ``dataset``, ``protocol``, ``config``,
 ``metrics`` (``valid`` and ``test``, full ranking, keys ``HR@k``, ``NDCG@k``, ``MRR@k`` for
 k = 1, 5, 10, 20), ``num_users``, ``num_items``, ``num_interactions``, ``epochs_run``,
 ``seconds_per_epoch`` (mean training time of one epoch, evaluation excluded), ``device``;
@@ -16,7 +16,6 @@ the per-epoch history and the data summary (which records a synthetic fallback).
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,7 +27,8 @@ from torch.utils.data import DataLoader
 from hydrarec_minimal import __version__
 from hydrarec_minimal.batches import CausalTrainingSet, ClozeTrainingSet, EvaluationSet
 from hydrarec_minimal.checkpoint import save_checkpoint
-from hydrarec_minimal.data import SequenceDataset
+from hydrarec_minimal.course.benchmark import describe_machine
+from hydrarec_minimal.data import PROTOCOL, SequenceDataset
 from hydrarec_minimal.metrics import SAMPLED_NEGATIVES
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.outputs import check_output_file
@@ -45,19 +45,13 @@ EVAL_BATCH_SIZE = 256
 
 
 def describe_protocol(dataset: SequenceDataset) -> str:
-    """The protocol sentence printed with, and stored beside, every number."""
+    """``data.PROTOCOL`` preceded by the dataset and its size (a synthetic stand-in says so)."""
     origin = (
         f"SYNTHETIC stand-in for {dataset.name} ({dataset.fallback_reason})"
         if dataset.is_synthetic
         else dataset.name
     )
-    return (
-        f"{origin}: {dataset.num_users} users, {dataset.num_items} items. "
-        "Implicit feedback, each user's interactions sorted by timestamp (ties: original item "
-        "id); leave-one-out (last item = test, second-to-last = validation); full ranking of "
-        "the target against all items, the user's history items excluded; HR/NDCG/MRR at "
-        "k = 1, 5, 10, 20; ties ranked pessimistically."
-    )
+    return f"{origin}: {dataset.num_users} users, {dataset.num_items} items. {PROTOCOL}"
 
 
 def evaluation_batches(dataset: SequenceDataset, stage: str, config: ModelConfig) -> DataLoader:
@@ -172,6 +166,7 @@ def run_experiment(
         model_config,
         torch.device("cpu"),
     )
+    precision = "; bfloat16 mixed precision" if device.type == "cuda" else ""  # train.autocast_for
     results = {
         "dataset": dataset.name,
         "protocol": describe_protocol(dataset),
@@ -190,7 +185,7 @@ def run_experiment(
         "best_epoch": history.best_epoch,
         "seconds_per_epoch": sum(history.seconds_per_epoch) / history.epochs_run,
         "wall_seconds": wall_seconds,
-        "device": describe_device(device),
+        "device": describe_machine(device) + precision,
         "data": dataset.summary(),
         "history": history.to_dict(),
         "package_version": __version__,
@@ -198,13 +193,3 @@ def run_experiment(
     if checkpoint_path is not None:
         save_checkpoint(model, checkpoint_path, extra={"results": results})
     return results
-
-
-def describe_device(device: torch.device) -> str:
-    """E.g. ``"cpu (2 threads, x86_64), torch 2.13.0"`` or ``"cuda (NVIDIA H100 80GB HBM3,
-    bfloat16 mixed precision), torch 2.11.0"``."""
-    if device.type == "cuda":
-        name = f"cuda ({torch.cuda.get_device_name(device)}, bfloat16 mixed precision)"
-    else:
-        name = f"{device.type} ({torch.get_num_threads()} threads, {platform.machine()})"
-    return f"{name}, torch {torch.__version__}"

@@ -101,15 +101,11 @@ def comparison_table(runs: list[dict]) -> pd.DataFrame:
 def default_settings() -> dict[str, object]:
     """The model and training settings of ``train`` and ``reproduce`` given no options.
 
-    The command line's defaults where it has the option (its ``--patience`` is 10, not
-    ``TrainConfig``'s 5), the config classes' defaults otherwise (``weight_decay``).
+    The defaults of ``ModelConfig`` and ``TrainConfig``, which the command line also uses.
     """
-    parser = argparse.ArgumentParser()
-    add_model_arguments(parser)
-    command_line = vars(parser.parse_args([]))
     fields = [*dataclasses.fields(ModelConfig), *dataclasses.fields(TrainConfig)]
     return {
-        field.name: command_line.get(field.name, field.default)
+        field.name: field.default
         for field in fields
         if field.default is not dataclasses.MISSING and field.name not in NOT_SETTINGS
     } | {"fused_attention": command_line["fused_attention"]}  # recorded with the model's

@@ -1,19 +1,12 @@
 """What the whole model costs as histories grow: training, inference and streaming.
 
-Notebook 01 measured attention alone. A recommender is more than its attention: embeddings,
-feed-forward layers and the scores over all items cost the same per token whatever the
-kernel, so the whole model's cost is ``a·n + b·n²`` for softmax and ``a·n`` for Hydra, and the
-quadratic term only wins past some length. These functions measure that, and the streaming
-update of ``hydrarec_minimal.streaming`` against recomputing from scratch:
-
     sweep_model_lengths(["softmax", "hydra"], [256, 1024, 4096])   # one row per (kind, n)
-    streaming_costs(hydra_model, sasrec_model, [16, 200, 1600], users=64)  # row per n
+    streaming_costs(hydra_model, sasrec_model, [16, 200, 1600], users=64)  # one row per n
     epoch_seconds_side_by_side({"SASRec": (model, optimizer, batches), ...})
 
-Inputs are random item ids (speed does not depend on which items, nor on trained weights).
-Times are the best of a few repeats, every call of one measurement timed in turns
-(``benchmark.time_calls``: a burst of machine noise then slows all of them alike); memory is
-the peak of tensor memory during one call (``benchmark.peak_memory``).
+Inputs are random item ids (speed depends neither on which items nor on trained weights).
+Times are the best of several batches timed in turns (``benchmark.time_calls``); memory is the
+peak of tensor memory during one call (``benchmark.peak_memory``).
 """
 
 from __future__ import annotations
@@ -70,25 +63,22 @@ def sweep_model_lengths(
 ) -> pd.DataFrame:
     """Time and peak memory of one training step and one inference call at each length.
 
-    A training step is the full-softmax cross-entropy at every position of ``batch``
-    histories of ``n`` items, forward and backward (the optimizer's update is left out: it
-    costs the same at every n). Inference is ``score_last``: the scores of every item after
-    the whole history, without gradients.
+    Training step: full cross-entropy at every position of ``batch`` histories of n items,
+    forward and backward, no optimizer update. Inference: ``score_last`` without gradients.
 
     Args:
         attentions: kernel names, e.g. ``["softmax", "hydra"]``.
-        lengths: history lengths n (each model's ``max_len`` is the longest of them).
-        batch: histories per call, the same at every n.
-        direction: "causal" (targets = the next items) or "bidirectional" (inputs and
-            targets both the history: the cost is that of a cloze step that masks nothing).
-        repeats: timed repeats, every call (each attention and n, training and inference)
-            timed in turns (``benchmark.time_calls``); the best is reported.
+        lengths: history lengths n (each model's ``max_len`` is the longest).
+        batch: histories per call.
+        direction: "causal" (targets = the next items) or "bidirectional" (targets = the
+            inputs: a cloze step that masks nothing).
+        repeats: timed batches per call (``benchmark.time_calls``); the best is reported.
         progress: print one line per (attention, n) once all are measured.
         **config: other ``ModelConfig`` fields (dim, layers, heads, num_items, ...).
 
     Returns:
-        One row per (attention, n): ``kind`` (the attention, as in ``sweep_lengths``), ``n,
-        batch, train_seconds, infer_seconds, train_peak_bytes, infer_peak_bytes``.
+        One row per (attention, n): ``kind, n, batch, train_seconds, infer_seconds,
+        train_peak_bytes, infer_peak_bytes``.
     """
     calls = {}  # (attention, n, "train" or "infer") -> the call to time
     for attention in attentions:
@@ -146,37 +136,24 @@ def streaming_costs(
 ) -> pd.DataFrame:
     """Seconds per new interaction to refresh users' scores, three ways (five if compiled).
 
-    For ``users`` users, each with a history of ``n`` items and one new item, all handled in
-    one batched call:
-
-    - ``streaming step (hydra)``: ``streaming.step`` on the saved states, O(d) per layer;
-    - ``recompute hydra``: causal HydraRec's ``score_last`` over all n + 1 items, O(n·d);
-    - ``recompute SASRec``: the same with softmax attention, O(n²·d);
-    - with ``compiled``, also ``streaming step (hydra, compiled)`` (``compiled.compile_step``)
-      and, so that the comparison stays fair, ``recompute SASRec (compiled)``
-      (``compiled.CompiledInference`` of its ``score_last``, the same compiler settings).
-      Compiling takes tens of seconds per shape (once for the step, once per n for SASRec).
-      CPU models only: compiled inference does not build GPU programs (``compiled.py``).
-
-    ``users=1`` is the latency of serving one user; more users is the throughput of a server
-    that collects new interactions into batches (the fixed cost of each call is shared).
+    ``users`` histories of n items get one new item each, in one batched call:
+    ``streaming step (hydra)`` (``streaming.step`` on saved states), ``recompute hydra`` and
+    ``recompute SASRec`` (``score_last`` over all n + 1 items); with ``compiled`` also
+    ``streaming step (hydra, compiled)`` (``fast.compiled.compile_step``) and ``recompute SASRec
+    (compiled)`` (``compiled.CompiledInference``), CPU models only.
 
     Args:
-        hydra: a causal Hydra model; ``sasrec``: a causal softmax model. Both need
-            ``max_len > max(lengths)``, are put in evaluation mode and run on the device
-            their parameters are on (the histories are made there).
+        hydra, sasrec: causal Hydra and softmax models with ``max_len > max(lengths)``; put in
+            evaluation mode; the histories are made on ``hydra``'s device.
         lengths: history lengths n.
-        users: users per call (batch size).
+        users: users per call.
         seed: of the random histories.
-        repeats: timed batches per call, every call (all n, all ways) timed in turns
-            (``benchmark.time_calls``; more repeats resist a noisy machine better).
+        repeats: timed batches per call (``benchmark.time_calls``).
         compiled: add the two compiled ways.
-        autotune: passed to both compiled ways (``compiled.CompiledInference``): off, compiling
-            is several times quicker and small-batch matrix products may be slower.
+        autotune: passed to both compiled ways.
 
     Returns:
-        One row per n: ``n``, ``users`` and the times (the best of
-        ``benchmark.time_calls``' repeats, divided by ``users``: seconds per new interaction).
+        One row per n: ``n``, ``users`` and each way's best time divided by ``users``.
     """
     if users < 1:
         raise ValueError(f"users must be at least 1, got {users}")
@@ -227,17 +204,14 @@ def epoch_seconds_side_by_side(
 ) -> dict[str, float]:
     """Best seconds per training epoch of each model, the models alternating epoch by epoch.
 
-    Alternating means that a slow moment of the machine hits every model, not just one. One
-    warm-up round comes first and is not counted; then ``rounds`` rounds, each one epoch
-    (``train.train_one_epoch``) of every model in turn.
+    One untimed warm-up round, then ``rounds`` rounds of one epoch (``train.train_one_epoch``)
+    per model in turn; the models train as they go.
 
     Args:
-        setups: ``{name: (model, optimizer, batches)}``; the models train as they go.
+        setups: ``{name: (model, optimizer, batches)}``.
         rounds: timed epochs per model (at least 1).
         device: where the models are.
-        loss: one of ``train.LOSSES``: "ce" (full cross-entropy, the course's default: every
-            position scores every item), "ce-chunked" (the same without the score matrix) or
-            "bce" (SASRec's loss: the target against one random item).
+        loss: one of ``train.LOSSES``.
 
     Returns:
         ``{name: fastest timed epoch in seconds}``.
@@ -248,6 +222,7 @@ def epoch_seconds_side_by_side(
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
     device = torch.device(device)
     seconds = {name: [] for name in setups}
+    # Not Timer: its timeit runs 2 untimed calls before each timed one, 2 extra epochs per round.
     for _ in range(rounds + 1):
         for name, (model, optimizer, batches) in setups.items():
             start = time.perf_counter()

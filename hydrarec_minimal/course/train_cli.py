@@ -29,54 +29,76 @@ from hydrarec_minimal.train import LOSSES, TrainConfig
 QUICK_EPOCHS, QUICK_USERS = 2, 100
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options shared by ``train`` and ``reproduce``: data, model size, training."""
-    parser.add_argument("--dataset", default="ml-100k", choices=DATASETS)
-    parser.add_argument("--epochs", type=positive_int, default=50, help="most epochs (default 50)")
-    parser.add_argument("--max-len", type=positive_int, default=200, help="longest input (200)")
-    parser.add_argument("--dim", type=positive_int, default=64, help="model width (64)")
-    parser.add_argument("--layers", type=positive_int, default=2, help="transformer blocks (2)")
-    parser.add_argument(
-        "--heads", type=positive_int, default=2, help="heads of softmax/linear/linrec (2)"
+    """The options shared by ``train`` and ``reproduce``: data, model size, training.
+
+    Defaults come from ``ModelConfig`` and ``TrainConfig``, and so do the range checks
+    (``run`` turns their ``ValueError`` into a usage error).
+    """
+    model, train = ModelConfig, TrainConfig
+    add = parser.add_argument
+    add("--dataset", default="ml-100k", choices=DATASETS, help="(default: %(default)s)")
+    add("--epochs", type=int, default=train.epochs, help="most epochs (default: %(default)s)")
+    add("--max-len", type=int, default=model.max_len, help="longest input (default: %(default)s)")
+    add("--dim", type=int, default=model.dim, help="model width (default: %(default)s)")
+    add(
+        "--layers", type=int, default=model.layers, help="transformer blocks (default: %(default)s)"
     )
-    parser.add_argument("--dropout", type=float, default=0.2, help="dropout rate (0.2)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (1e-3)")
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="(128)")
-    parser.add_argument(
-        "--patience", type=positive_int, default=10, help="early-stopping patience (10)"
+    add(
+        "--heads",
+        type=int,
+        default=model.heads,
+        help="heads of softmax/linear/linrec (default: %(default)s)",
     )
-    parser.add_argument(
+    add("--dropout", type=float, default=model.dropout, help="dropout rate (default: %(default)s)")
+    add("--lr", type=float, default=train.lr, help="AdamW learning rate (default: %(default)s)")
+    add("--batch-size", type=int, default=train.batch_size, help="(default: %(default)s)")
+    add(
+        "--patience",
+        type=int,
+        default=train.patience,
+        help="early-stopping patience (default: %(default)s)",
+    )
+    add(
         "--loss",
         choices=LOSSES,
-        default="ce",
-        help="ce (default), ce-chunked (the same without the score matrix: less memory) or bce",
+        default=train.loss,
+        help="ce (full softmax cross-entropy), ce-chunked (the same without the score matrix: "
+        "less memory) or bce (default: %(default)s)",
     )
-    parser.add_argument("--mask-prob", type=float, default=0.2, help="cloze masking rate (0.2)")
-    parser.add_argument(
+    add(
+        "--mask-prob",
+        type=float,
+        default=train.mask_prob,
+        help="cloze masking rate (default: %(default)s)",
+    )
+    add(
         "--last-item-prob",
         type=float,
-        default=0.0,
-        help="share of cloze sequences with only the last item masked (0.0)",
+        default=train.last_item_prob,
+        help="share of cloze sequences with only the last item masked (default: %(default)s)",
     )
-    parser.add_argument(
+    add(
         "--fused-attention",
         action="store_true",
-        help="Hydra attention compiled by torch.compile (hydra models; see fused.py)",
+        help="Hydra attention compiled by torch.compile (ModelConfig.fused_attention)",
     )
-    parser.add_argument(
+    add(
         "--previous-item",
         action="store_true",
-        help="also feed each position the item before it (local context for Hydra; model.py)",
+        help="also feed each position the item before it (ModelConfig.previous_item)",
     )
-    parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu) or a device")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add(
+        "--item-bias",
+        action="store_true",
+        help="a learned per-item score bias (ModelConfig.item_bias)",
+    )
+    add(
+        "--device",
+        default=train.device,
+        help="auto (cuda, mps, cpu) or a device (default: %(default)s)",
+    )
+    add("--quiet", action="store_true", help="no progress bars")
 
 
 def configs_from_args(
@@ -93,6 +115,7 @@ def configs_from_args(
         heads=args.heads,
         dropout=args.dropout,
         previous_item=args.previous_item,
+        item_bias=args.item_bias,
     )
     train_config = TrainConfig(
         epochs=min(args.epochs, QUICK_EPOCHS) if quick_mode() else args.epochs,
@@ -154,9 +177,21 @@ HELP = "train one model and write results.json"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``train``."""
-    parser.add_argument("--attention", choices=sorted(ATTENTION_KERNELS), default="hydra")
-    parser.add_argument("--direction", choices=DIRECTIONS, default="causal")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    parser.add_argument("--output", default="results.json", help="results file (results.json)")
+    parser.add_argument(
+        "--attention",
+        choices=sorted(ATTENTION_KERNELS),
+        default=ModelConfig.attention,
+        help="(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        default=ModelConfig.direction,
+        help="(default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="(default: %(default)s)")
+    parser.add_argument(
+        "--output", default="results.json", help="results file (default: %(default)s)"
+    )
     parser.add_argument("--checkpoint", default=None, help="also save the best model here")
     add_model_arguments(parser)
