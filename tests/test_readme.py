@@ -1,4 +1,8 @@
-"""The README's numbers are the ones the reproduction wrote, and the notebooks show the same."""
+"""README.md and RESULTS.md show the numbers the reproduction wrote; the notebooks show the same.
+
+The README holds one results table, the main comparison (``results/ml-100k``); RESULTS.md
+holds every other committed comparison; benchmarks/README.md holds the speed measurements.
+"""
 
 from __future__ import annotations
 
@@ -16,31 +20,87 @@ from hydrarec_minimal.settings import RELEASE_TAG, REPOSITORY
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 
+#: The documents a reader is sent to, and the most words the README may have.
+DOCUMENTS = ("README.md", "RESULTS.md", "benchmarks/README.md")
+README_MAX_WORDS = 2000
+
+#: The one table the README shows; every other comparison is in RESULTS.md.
+HEADLINE = "ml-100k"
+
+
+def shown_table(document: str, name: str) -> str:
+    text = (ROOT / document).read_text()
+    shown = re.search(rf"<!-- results:{name} -->\n(.*?)\n<!-- /results:{name} -->", text, re.S)
+    assert shown, f"{document} must hold the {name} results between its markers"
+    return shown.group(1).strip()
+
+
+def table_names(document: str) -> list[str]:
+    return re.findall(r"<!-- results:([\w.-]+) -->", (ROOT / document).read_text())
+
 
 def readme_table(name: str) -> str:
-    readme = (ROOT / "README.md").read_text()
-    shown = re.search(rf"<!-- results:{name} -->\n(.*?)\n<!-- /results:{name} -->", readme, re.S)
-    assert shown, f"README.md must hold the {name} results between its markers"
-    return shown.group(1).strip()
+    return shown_table("README.md", name)
+
+
+def results_table(name: str) -> str:
+    return shown_table("RESULTS.md", name)
 
 
 #: Every committed comparison (a folder of ``results`` with a ``comparison.md``).
 COMPARISONS = sorted(p.parent.name for p in RESULTS.glob("*/comparison.md"))
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "ml-100k",
-        "ml-100k-last-item-samples",
-        "ml-100k-previous-item",
-        "ml-100k-previous-item-causal",
-        "ml-100k-previous-item-random-masks-only",
-    ],
-)
-def test_readme_results_table_is_the_reproduced_comparison(name):
+def test_readme_headline_table_is_the_reproduced_main_comparison():
+    produced = (RESULTS / HEADLINE / "comparison.md").read_text().strip()
+    assert readme_table(HEADLINE) == produced
+
+
+def test_readme_shows_only_the_headline_table():
+    assert table_names("README.md") == [HEADLINE]
+
+
+def test_results_md_shows_every_other_committed_comparison_once():
+    others = [name for name in COMPARISONS if name != HEADLINE]
+    assert sorted(table_names("RESULTS.md")) == others
+
+
+@pytest.mark.parametrize("name", [name for name in COMPARISONS if name != HEADLINE])
+def test_results_md_table_is_the_reproduced_comparison(name):
     produced = (RESULTS / name / "comparison.md").read_text().strip()
-    assert readme_table(name) == produced
+    assert results_table(name) == produced
+
+
+def test_readme_has_at_most_2000_words():
+    """Counted as ``wc -w`` counts them, code blocks included."""
+    words = len((ROOT / "README.md").read_text().split())
+    assert words <= README_MAX_WORDS, f"README.md has {words} words (at most {README_MAX_WORDS})"
+
+
+def test_readme_links_to_the_results_and_the_benchmarks():
+    readme = (ROOT / "README.md").read_text()
+    for target in ("RESULTS.md", "benchmarks/README.md"):
+        assert f"]({target})" in readme, f"README.md must link to {target}"
+        assert (ROOT / target).is_file(), f"{target} is missing"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_relative_links_point_at_files_in_the_repository(document):
+    path = ROOT / document
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # a web address, or a heading of the same document
+        local = target.split("#")[0].split("?")[0]
+        assert (path.parent / local).exists(), f"{document} links to a missing {target}"
+
+
+@pytest.mark.parametrize("document", (*DOCUMENTS, "CHANGELOG.md"))
+def test_documents_speak_of_the_project_alone(document):
+    """No development notes: internal documents, machine scripts, issue numbers, sessions."""
+    text = (ROOT / document).read_text()
+    found = re.findall(r"DESIGN\.md|\.devrun|gpu_check|\bsessions?\b|#[0-9]+\b|issue", text)
+    assert not found, f"{document} mentions {sorted(set(found))}"
 
 
 def test_the_committed_comparisons_are_the_known_experiments():
@@ -82,7 +142,7 @@ def notebook_text(name: str) -> str:
     ],
 )
 def test_notebook_tables_show_the_readme_rows_of_their_direction(notebook, direction):
-    rows = [line for line in readme_table("ml-100k").splitlines() if line.startswith("| ")]
+    rows = [line for line in readme_table(HEADLINE).splitlines() if line.startswith("| ")]
     wanted = [
         row
         for row in rows
@@ -104,11 +164,11 @@ def test_notebook_tables_show_the_readme_rows_of_their_direction(notebook, direc
         "ml-100k-previous-item-random-masks-only",
     ],
 )
-def test_notebook_06_shows_the_readme_tables_of_its_recipes(name):
-    rows = [line for line in readme_table(name).splitlines() if line.startswith("| ")]
+def test_notebook_06_shows_the_results_tables_of_its_recipes(name):
+    rows = [line for line in results_table(name).splitlines() if line.startswith("| ")]
     shown = notebook_text("06_train_bidirectional_hydrarec.ipynb")
     for row in rows:
-        assert row in shown, f"notebook 06 does not show the README's row {row!r}"
+        assert row in shown, f"notebook 06 does not show RESULTS.md's row {row!r}"
 
 
 def test_readme_names_the_release_tag_and_repository_the_notebooks_install_from():
