@@ -11,7 +11,7 @@ For a history of n items and one new item, three ways to get the new scores (d =
     (b) causal HydraRec recomputed over the whole history (``score_last``)  -- O(n·d)
     (c) SASRec (softmax attention) recomputed over the whole history       -- O(n²·d)
 
-and, unless ``--eager-only``, (a) and (c) compiled (``streaming.compile_step`` and
+and, unless ``--eager-only``, (a) and (c) compiled (``fast.compiled.compile_step`` and
 ``compiled.CompiledInference`` of SASRec's ``score_last``, the same compiler settings for
 both: compiling one side only would flatter it). Compiling takes most of the run's ten-odd
 minutes on two CPU cores (the step once per batch size, SASRec once per length and batch

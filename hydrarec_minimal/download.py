@@ -20,9 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import pooch
-import requests
-import urllib3
 from tqdm import tqdm
 
 from hydrarec_minimal.errors import ChecksumError, DataNotFoundError
@@ -112,6 +109,8 @@ def _describe(error: BaseException) -> str:
             return cause.verify_message or str(cause)
         if isinstance(cause, OSError) and cause.strerror:
             return cause.strerror
+    import requests
+
     if isinstance(error, requests.exceptions.Timeout):
         return "timed out"
     return str(error) or type(error).__name__
@@ -139,6 +138,12 @@ def _fetch_once(
     Raises ``_SourceError``. A file with the wrong checksum is deleted before it is renamed.
     """
     known_hash = f"{spec.checksum.algorithm}:{spec.checksum.hexdigest}" if spec.checksum else None
+    # Imported here, when a download is needed: pooch imports tqdm.auto, which warns in a
+    # Jupyter kernel without ipywidgets, and requests takes a while to import.
+    import pooch
+    import requests
+    import urllib3
+
     logger = pooch.get_logger()
     level = logger.level
     with (

@@ -108,7 +108,7 @@ def default_settings() -> dict[str, object]:
         field.name: field.default
         for field in fields
         if field.default is not dataclasses.MISSING and field.name not in NOT_SETTINGS
-    } | {"fused_attention": command_line["fused_attention"]}  # recorded with the model's
+    } | {"fused_attention": False}  # the --fused-attention flag, recorded with the model's
 
 
 def changed_settings(runs: list[dict]) -> list[str]:
