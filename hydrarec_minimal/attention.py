@@ -83,16 +83,7 @@ def hydra_attention(
 
     out_t = q̂_t ⊙ Σ_s k̂_s ⊙ v_s, with x̂ = x / max(‖x‖, EPS) over the d features of each token
     and the sum over all real tokens s (``causal``: s <= t). O(n·d) time and memory. Under
-    CUDA mixed precision it computes (and returns) float32, so that the sum does not round in
-    bfloat16.
-
-    Args:
-        q, k, v: ``(..., n, d)``.
-        causal: if True, token t only attends to tokens s <= t.
-        mask: optional bool ``(..., n)``, True = real token; padding outputs are zero.
-
-    Returns:
-        ``(..., n, d)``; ``ValueError`` for inputs that do not fit (``check_attention_inputs``).
+    CUDA mixed precision it computes (and returns) float32. Interface: module docstring.
     """
     check_attention_inputs(q, k, v, mask)
     if q.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
@@ -143,8 +134,7 @@ def softmax_attention(
     """
     check_attention_inputs(q, k, v, mask)
     if mask is None:
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-        return out
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
     n = q.shape[-2]
     allowed = torch.ones(n, n, dtype=torch.bool, device=q.device)
     if causal:
@@ -259,19 +249,10 @@ def get_attention_kernel(kind: str) -> AttentionKernel:
 class SelfAttention(nn.Module):
     """Self-attention layer: project to q, k, v, apply one kernel, project back.
 
-    Softmax, linear and LinRec split the ``dim`` features into ``heads`` heads; Hydra ignores
-    ``heads``: it always has ``dim`` heads of one feature.
-
-    Args:
-        dim: model width d.
-        kind: "softmax", "linear", "linrec" or "hydra".
-        causal: token t only attends to tokens s <= t.
-        heads: number of heads for softmax, linear and LinRec (must divide ``dim``).
-        dropout: dropout on the output projection.
-        kernel: optional function with the kernel signature that replaces ``kind``'s kernel
-            (e.g. ``fast.fused.fused_hydra_attention``); it gets the same inputs.
-
-    ``ValueError`` for an unknown ``kind`` or ``heads`` that do not divide ``dim``.
+    Softmax, linear and LinRec split the ``dim`` features into ``heads`` heads (which must
+    divide ``dim``); Hydra always has ``dim`` heads of one feature. ``kernel``: optional
+    replacement for ``kind``'s kernel, same signature (e.g. ``fast.fused``'s); ``dropout``
+    acts on the output projection. ``ValueError`` for an unknown ``kind`` or bad ``heads``.
     """
 
     def __init__(
@@ -320,9 +301,8 @@ def attention_flops(kind: str, n: int, d: int, heads: int = 1) -> float:
         return 2.0 * n * n * d
     if kind in ("linear", "linrec"):
         return 2.0 * n * d * d / heads
-    if kind == "hydra":
-        return 2.0 * n * d
-    raise ValueError(f"unknown attention {kind!r}; choose one of {sorted(ATTENTION_KERNELS)}")
+    get_attention_kernel(kind)  # ValueError for an unknown kind
+    return 2.0 * n * d
 
 
 __all__ = [

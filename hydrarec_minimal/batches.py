@@ -65,11 +65,10 @@ class TrainBatch(_TensorFields):
 class EvalBatch(_TensorFields):
     """An evaluation batch: rank every item for each user, read the model at ``lengths - 1``.
 
-    ``users``: (B,) user indices. ``inputs``, ``mask``: (B, T) as in
-    ``TrainBatch`` (cloze: the last real slot is the mask token). ``lengths``: (B,) real slots.
-    ``targets``: (B,) the held-out item. ``exclude``: (B, H) int64 ids of every item in the
-    user's full input history (not only the last L), 0-padded, never the target: set their
-    scores to -inf before ranking (``scores.scatter_(1, exclude, -inf)``; column 0 is padding).
+    ``users``, ``lengths`` (real slots), ``targets`` (held-out items): (B,). ``inputs``,
+    ``mask``: (B, T) as in ``TrainBatch`` (cloze: the last real slot is the mask token).
+    ``exclude``: (B, H) ids of the user's whole input history, 0-padded, never the target:
+    their scores go to -inf before ranking.
     """
 
     users: torch.Tensor
@@ -132,16 +131,11 @@ class CausalTrainingSet(Dataset):
 class ClozeTrainingSet(Dataset):
     """BERT4Rec training: hide random items behind the mask token and predict them.
 
-    Each example is the user's last ``max_len`` training items. In ``collate`` every real item
-    is replaced by ``mask_token`` (= num_items + 1) with probability ``mask_prob``, always by the
-    mask token (no random or kept replacements); a sequence with no masked item gets one masked
-    at a uniformly chosen slot, so every sequence contributes. Then, with probability
-    ``last_item_prob``, a sequence instead has only its last item hidden: BERT4Rec's extra
-    "mask the last item" samples, which train exactly the task of the evaluation (predict the
-    item after the history). ``targets`` hold the hidden items at masked slots and 0 elsewhere.
-    Masks are drawn from a generator seeded with ``seed`` (the last-item draw only when
-    ``last_item_prob > 0``, so that 0 gives the masks of plain random masking).
-    Users with fewer than 2 training items are left out.
+    Each example is the user's last ``max_len`` training items (users with fewer than 2 are
+    left out). ``collate`` replaces each real item by ``mask_token`` with probability
+    ``mask_prob`` (at least one per sequence); with probability ``last_item_prob`` a sequence
+    instead has only its last item hidden (BERT4Rec's extra samples). ``targets``: the hidden
+    items, 0 elsewhere. Masks come from a generator seeded with ``seed``.
     """
 
     def __init__(
@@ -192,10 +186,8 @@ class ClozeTrainingSet(Dataset):
 class EvaluationSet(Dataset):
     """Validation or test examples of every evaluated user (``split.eval_users``).
 
-    Input history: the training items (``stage="valid"``), or the training items plus the
-    validation item (``stage="test"``); the last ``max_len`` are fed to the model. With
-    ``mask_token`` given (cloze models), the last ``max_len - 1`` are fed, followed by the mask
-    token, whose output predicts the target.
+    Input history: ``split.history(user, stage)``; the model reads ``model_input`` of it
+    (with ``mask_token``, for cloze models, the mask token last).
     """
 
     def __init__(

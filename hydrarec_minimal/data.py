@@ -1,17 +1,11 @@
 """Datasets for sequential recommendation: ``load_dataset("ml-100k") -> SequenceDataset``.
 
-Rules (part of the evaluation protocol, fixed and tested):
-
-- implicit feedback: every rating is an interaction, whatever its value;
-- each user's interactions sorted by ``TIE_BREAK``; users numbered 0..num_users-1 and items
-  1..num_items in order of their original ids (0 = padding, num_items + 1 = the cloze mask);
-- ``min_interactions`` drops users before re-indexing; ``max_users`` keeps the first ones;
-- leave-one-out: last item = test target, second-to-last = validation target, the rest =
-  training. Users with fewer than 3 interactions are kept as training data, not evaluated.
-
-If MovieLens cannot be loaded, ``load_dataset`` falls back to ``synthetic`` *loudly* (a banner
-on stderr, a ``SyntheticDataWarning``, ``is_synthetic`` and ``fallback_reason`` recorded),
-unless ``allow_synthetic=False`` or ``HYDRAREC_STRICT_DATA=1``.
+Every rating is an interaction; each user's interactions are sorted by ``TIE_BREAK``; users
+are numbered 0..num_users-1, items 1..num_items in order of their original ids (0 = padding,
+num_items + 1 = the cloze mask). Leave-one-out: last item = test, second-to-last = validation;
+users with fewer than 3 interactions are training data only. If MovieLens cannot be loaded,
+``load_dataset`` falls back to ``synthetic`` loudly (banner, ``SyntheticDataWarning``,
+``fallback_reason``), unless ``allow_synthetic=False`` or ``HYDRAREC_STRICT_DATA=1``.
 """
 
 from __future__ import annotations
@@ -86,10 +80,12 @@ class UserSequences:
 def build_sequences(
     interactions: pd.DataFrame, *, min_interactions: int = 0, max_users: int | None = None
 ) -> UserSequences:
-    """Sort, filter and re-index a table with ``user_id``, ``item_id``, ``timestamp`` columns.
+    """Sort, filter (``min_interactions`` first, then the first ``max_users``) and re-index a
+    table with ``user_id``, ``item_id``, ``timestamp`` columns.
 
     ``UserError`` if no user is left; ``ValueError`` for ``min_interactions`` < 0.
     """
+
     if min_interactions < 0:
         raise ValueError(f"min_interactions must be >= 0, got {min_interactions}")
     users = interactions["user_id"].to_numpy()

@@ -1,10 +1,9 @@
 """Download a MovieLens archive with pooch: GroupLens first, then each ``HYDRAREC_MIRRORS`` base.
 
-Each try writes a temporary file with a progress bar on stderr, checks it against the published
-checksum and only then renames it into place: the checksum, not the server's TLS certificate, is
-the authority. A source whose certificate cannot be verified is tried again without
-verification (said in one line), its file kept only if the checksum matches. Transient failures
-are retried (``DOWNLOAD_POLICY``). If every source fails, the error names each one and why.
+The published checksum, not the TLS certificate, is the authority: each try writes a temporary
+file, checks it and only then renames it into place, so a source whose certificate cannot be
+verified is tried again without verification. Transient failures are retried
+(``DOWNLOAD_POLICY``). If every source fails, the error names each one and why.
 """
 
 from __future__ import annotations
@@ -44,11 +43,8 @@ RECOMMENDERS_MIRROR = "https://huggingface.co/datasets/Recommenders/MovieLens/re
 
 @dataclass(frozen=True)
 class DownloadPolicy:
-    """How hard to try each source: ``attempts`` tries, waiting ``delay_s``, then twice that...
-
-    Only transient failures (no connection, timeout, HTTP 5xx) are retried; a wrong checksum, an
-    HTTP 4xx or a certificate error is not (a certificate error leads to the unverified try).
-    """
+    """``attempts`` tries per source, waiting ``delay_s``, then twice that...; only transient
+    failures (no connection, timeout, HTTP 5xx) are retried."""
 
     attempts: int = 3
     delay_s: float = 0.5
@@ -133,10 +129,8 @@ def _check_download(spec: DatasetSpec, path: Path) -> None:
 def _fetch_once(
     spec: DatasetSpec, url: str, destination: Path, *, verify: bool, policy: DownloadPolicy
 ) -> None:
-    """Download ``url`` to ``destination`` once (pooch: temporary file, check, rename).
-
-    Raises ``_SourceError``. A file with the wrong checksum is deleted before it is renamed.
-    """
+    """Download ``url`` to ``destination`` once (pooch: temporary file, check, rename), or
+    raise ``_SourceError``."""
     known_hash = f"{spec.checksum.algorithm}:{spec.checksum.hexdigest}" if spec.checksum else None
     # Imported here, when a download is needed: pooch imports tqdm.auto, which warns in a
     # Jupyter kernel without ipywidgets, and requests takes a while to import.
@@ -245,15 +239,11 @@ def _fetch_from(spec: DatasetSpec, url: str, destination: Path, policy: Download
 def download_archive(
     spec: DatasetSpec, destination: Path, *, policy: DownloadPolicy | None = None
 ) -> Path:
-    """Download the archive to ``destination`` from the first source that serves the real one.
-
-    Sources (``download_sources``): GroupLens, then ``HYDRAREC_MIRRORS``. Each is tried with TLS
-    verified; after a certificate error, again without verification. Whatever a source serves
-    is kept only if its checksum is the published one (a temporary file, checked, then renamed
-    into place; a wrong file is deleted). With a progress bar on stderr; proxies come from the
-    usual ``https_proxy`` etc. If every source fails: ``ChecksumError`` when one served a wrong
-    file, else ``DataNotFoundError``; either names every source and why it failed.
+    """Download the archive to ``destination`` from the first source (``download_sources``)
+    that serves the published checksum; proxies come from ``https_proxy`` etc. If every source
+    fails: ``ChecksumError`` when one served a wrong file, else ``DataNotFoundError``.
     """
+
     policy = policy or DOWNLOAD_POLICY
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)

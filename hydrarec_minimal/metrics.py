@@ -20,16 +20,8 @@ SAMPLED_NEGATIVES = 100
 
 
 def exclude_history(scores: Tensor, history: Tensor, targets: Tensor) -> Tensor:
-    """Set the scores of history items to ``-inf``, except each row's target.
-
-    Args:
-        scores: ``(batch, num_items + 1)``, column i = item id i.
-        history: long ``(batch, h)`` item ids the user has already seen, 0 = padding.
-        targets: long ``(batch,)``.
-
-    Returns:
-        a new ``(batch, num_items + 1)`` tensor; column 0 (padding) is ``-inf`` as well.
-    """
+    """A copy of ``scores`` ``(batch, num_items + 1)`` with the ``history`` items (long
+    ``(batch, h)``, 0 = padding) and column 0 at ``-inf``, except each row's ``targets`` item."""
     excluded = torch.zeros_like(scores, dtype=torch.bool)
     excluded.scatter_(1, history, True)
     excluded[:, 0] = True
@@ -38,29 +30,15 @@ def exclude_history(scores: Tensor, history: Tensor, targets: Tensor) -> Tensor:
 
 
 def target_ranks(scores: Tensor, targets: Tensor) -> Tensor:
-    """0-based rank of each target, ties counted against it.
-
-    Args:
-        scores: ``(batch, num_candidates)``; excluded candidates hold ``-inf``.
-        targets: long ``(batch,)``, the column of each row's target.
-
-    Returns:
-        long ``(batch,)``: how many other candidates score at least as high as the target.
-    """
+    """Long ``(batch,)``: how many other columns of ``scores`` ``(batch, c)`` score at least
+    as high as the column ``targets`` ``(batch,)`` (a 0-based rank, ties against the target)."""
     target_scores = scores.gather(1, targets[:, None])  # (batch, 1)
     return (scores >= target_scores).sum(dim=1) - 1
 
 
 def metrics_from_ranks(ranks: Tensor, cutoffs: tuple[int, ...] = CUTOFFS) -> dict[str, float]:
-    """Mean HR@k, NDCG@k and MRR@k over users.
-
-    Args:
-        ranks: long ``(num_users,)``, 0-based ranks of the targets.
-        cutoffs: the k values; a k larger than the number of items simply counts every rank.
-
-    Returns:
-        ``{"HR@10": ..., "NDCG@10": ..., "MRR@10": ..., ...}`` as Python floats.
-    """
+    """``{"HR@10": ..., "NDCG@10": ..., "MRR@10": ..., ...}``: means over the 0-based ``ranks``
+    ``(num_users,)``, as Python floats. ``ValueError`` for no users."""
     if ranks.numel() == 0:
         raise ValueError("cannot compute metrics for zero users")
     ranks = ranks.double()
@@ -74,14 +52,7 @@ def metrics_from_ranks(ranks: Tensor, cutoffs: tuple[int, ...] = CUTOFFS) -> dic
 
 
 def full_ranking_ranks(scores: Tensor, history: Tensor, targets: Tensor) -> Tensor:
-    """Ranks of the targets among all items with the history removed (the primary protocol).
-
-    Args:
-        scores: ``(batch, num_items + 1)``; history: long ``(batch, h)``; targets: ``(batch,)``.
-
-    Returns:
-        long ``(batch,)``.
-    """
+    """Ranks ``(batch,)`` of the targets among all items, history removed (``exclude_history``)."""
     return target_ranks(exclude_history(scores, history, targets), targets)
 
 
@@ -93,21 +64,12 @@ def sample_negatives(
     popularity: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Draw negatives per user, never an item of the history or the target itself.
-
-    Args:
-        history: long ``(batch, h)``, 0 = padding.
-        targets: long ``(batch,)``.
-        num_items: item ids are 1..num_items.
-        num_negatives: negatives per user (without replacement).
-        popularity: optional ``(num_items + 1,)`` weights (e.g. training counts); uniform if None.
-        generator: a seeded ``torch.Generator`` for repeatable draws.
-
-    Returns:
-        long ``(batch, num_negatives)`` item ids.
-    """
-    weights = torch.ones(num_items + 1) if popularity is None else popularity.double().clone()
+    """Long ``(batch, num_negatives)`` item ids drawn without replacement, never padding, a
+    ``history`` item (``(batch, h)``) or the target; uniform, or weighted by ``popularity``
+    ``(num_items + 1,)``. ``ValueError`` if some user has too few candidates."""
+    weights = torch.ones(num_items + 1) if popularity is None else popularity
     weights = weights.double().expand(len(targets), -1).clone()  # (batch, num_items + 1)
+
     weights[:, 0] = 0
     weights.scatter_(1, history.cpu(), 0.0)
     weights.scatter_(1, targets.cpu()[:, None], 0.0)
@@ -120,13 +82,6 @@ def sample_negatives(
 
 
 def sampled_ranking_ranks(scores: Tensor, targets: Tensor, negatives: Tensor) -> Tensor:
-    """Ranks of the targets among themselves and their sampled negatives.
-
-    Args:
-        scores: ``(batch, num_items + 1)``; targets: ``(batch,)``; negatives: ``(batch, m)``.
-
-    Returns:
-        long ``(batch,)``, between 0 and m.
-    """
+    """Ranks ``(batch,)``, in 0..m, of the targets among their ``negatives`` ``(batch, m)``."""
     candidates = torch.cat([targets[:, None], negatives.to(targets.device)], dim=1)
     return target_ranks(scores.gather(1, candidates), torch.zeros_like(targets))

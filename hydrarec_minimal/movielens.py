@@ -1,11 +1,9 @@
 """MovieLens: the registry of archives, and finding, verifying and parsing their files.
 
 ``load_movielens(name) -> InteractionData`` looks in ``HYDRAREC_DATA`` (a folder holding
-``ml-100k.zip`` or ``ml-100k/``, or the extracted folder itself), then the cache
-(``$XDG_CACHE_HOME/hydrarec``), then downloads into the cache (``download.download_archive``).
-Archives are checked against their published checksum, extracted files against known sha256
-sums, official datasets against their counts. Nothing prompts, nothing is silently skipped:
-every failure is a ``DataError`` (``errors``) whose one-line message says what to do.
+``ml-100k.zip`` or ``ml-100k/``, or that folder itself), then the cache, then downloads.
+Archives, extracted files and counts are checked against the official ones; every failure is
+a ``DataError`` whose one-line message says what to do.
 """
 
 from __future__ import annotations
@@ -203,11 +201,8 @@ def _bad_rating_line(line: bytes, sep: str) -> bool:
 
 
 def _parse_ratings(data: bytes, where: str, sep: str, header: str | None = None) -> pd.DataFrame:
-    """``user, item, rating, timestamp`` lines (CRLF and trailing blank lines are fine).
-
-    Fast path: pandas' C parser and vectorised checks; only a file that fails them is read
-    again line by line to name its first malformed line.
-    """
+    """``user, item, rating, timestamp`` lines (CRLF and trailing blank lines are fine); a
+    file that fails pandas' fast checks is read again line by line to name its bad line."""
     if not data or data.isspace():
         raise CorruptDataError(f"{where} is empty: it should hold one rating per line")
     if not data.isascii() or b"\x00" in data:
@@ -476,10 +471,9 @@ def _verify_archive(spec: DatasetSpec, path: Path, members: Sequence[str]) -> No
 def _look_in(
     folder: Path, spec: DatasetSpec, members: Sequence[str], origin: str
 ) -> DatasetFiles | None:
-    """The dataset in ``folder`` (extracted folder first, then the archive), or None.
+    """The dataset in ``folder`` (extracted folder first, then the archive), or None; an
+    extracted folder lacking a file, with no archive beside it, is a ``CorruptDataError``."""
 
-    An extracted folder that lacks a file, with no archive beside it, is an error, not a miss.
-    """
     candidates = [folder / spec.folder] + ([folder] if folder.name == spec.folder else [])
     incomplete: tuple[Path, list[str]] | None = None
     for candidate in candidates:

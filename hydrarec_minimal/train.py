@@ -44,19 +44,10 @@ PROTOCOLS = ("full", "sampled-uniform", "sampled-popularity")
 class TrainConfig:
     """How to train (stored in results and checkpoints beside the ``ModelConfig``).
 
-    Attributes:
-        epochs: most epochs to run.
-        batch_size: sequences per batch.
-        lr, weight_decay: AdamW settings.
-        patience: stop after this many epochs without a better validation NDCG@10.
-        loss: "ce" (full softmax cross-entropy), "ce-chunked" (the same, computed without the
-            score matrix) or "bce" (one sampled negative per position).
-        mask_prob: cloze masking probability (bidirectional models only).
-        last_item_prob: share of cloze sequences trained with only their last item masked
-            (bidirectional models only; BERT4Rec's extra samples, see ``ClozeTrainingSet``).
-        seed: seeds Python, NumPy and PyTorch; the same seed gives the same run on CPU.
-        device: "auto" (cuda, then mps, then cpu) or a torch device string.
-        progress: show progress bars (they stay quiet when output is not a terminal).
+    ``patience``: epochs without a better validation NDCG@10 before stopping; ``loss``: one of
+    ``LOSSES``; ``mask_prob``, ``last_item_prob``: cloze models only (``ClozeTrainingSet``);
+    ``seed``: the same seed gives the same run on CPU; ``device``: "auto" (``choose_device``)
+    or a torch device string. ``ValueError`` for values out of range.
     """
 
     epochs: int = 50
@@ -97,11 +88,6 @@ class TrainHistory:
         return asdict(self) | {"epochs_run": self.epochs_run}
 
 
-def quiet_unless(progress: bool) -> bool | None:
-    """tqdm's ``disable``: off when asked, else None = shown only when output is a terminal."""
-    return None if progress else True
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch, and ask PyTorch for deterministic kernels."""
     random.seed(seed)
@@ -124,17 +110,9 @@ def choose_device(requested: str = "auto") -> torch.device:
 def sequence_loss(
     model: SequentialRecommender, inputs: Tensor, targets: Tensor, loss: str = "ce"
 ) -> Tensor:
-    """Mean loss over the positions with a target.
+    """Mean ``loss`` (one of ``LOSSES``) over the positions with a target: a scalar.
 
-    Args:
-        model: the recommender.
-        inputs: long ``(batch, n)`` item ids (0 = padding, mask token for cloze).
-        targets: long ``(batch, n)``; 0 = no target at this position.
-        loss: "ce" (softmax over all items), "ce-chunked" (the same, without the score
-            matrix) or "bce" (target vs one random item).
-
-    Returns:
-        scalar tensor.
+    ``inputs``, ``targets``: long ``(batch, n)``; a target of 0 means nothing to predict.
     """
     hidden = model.encode(inputs)  # (batch, n, dim)
     has_target = targets != 0
@@ -173,7 +151,7 @@ def train_one_epoch(
     """One pass over ``batches``; returns the mean loss."""
     model.train()
     total, count = 0.0, 0
-    for batch in tqdm(batches, desc=description, leave=False, disable=quiet_unless(progress)):
+    for batch in tqdm(batches, desc=description, leave=False, disable=None if progress else True):
         inputs, targets = batch.inputs.to(device), batch.targets.to(device)
         with autocast_for(device):
             value = sequence_loss(model, inputs, targets, loss)
@@ -195,23 +173,13 @@ def evaluate(
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
-    """HR@k, NDCG@k, MRR@k of the held-out targets.
+    """``{"HR@10": ..., ...}``: HR@k, NDCG@k, MRR@k of the held-out targets, mean over users.
 
-    Args:
-        score_fn: maps ``inputs`` (batch, n) to scores (batch, num_items + 1), e.g.
-            ``model.score_last``.
-        batches: ``EvalBatch``es: ``inputs`` (batch, n), ``targets`` (batch,) and ``exclude``
-            (batch, h), the items of the user's input history, removed before ranking.
-        num_items: item ids are 1..num_items.
-        protocol: "full" (rank against all items: the primary protocol) or
-            "sampled-uniform" / "sampled-popularity" (against ``SAMPLED_NEGATIVES`` = 100
-            sampled negatives, seeded).
-        popularity: ``(num_items + 1,)`` training counts, needed for "sampled-popularity".
-        seed: seed of the negative sampler.
-        device: where to run ``score_fn``.
-
-    Returns:
-        ``{"HR@10": ..., ...}`` averaged over users.
+    ``score_fn`` maps inputs (batch, n) to scores (batch, num_items + 1), e.g.
+    ``model.score_last``; each batch's ``exclude`` items are removed before ranking.
+    ``protocol``: one of ``PROTOCOLS`` ("full" is the primary one; the sampled ones draw
+    ``SAMPLED_NEGATIVES`` negatives with ``seed``, "sampled-popularity" needs ``popularity``,
+    the (num_items + 1,) training counts). ``ValueError`` otherwise.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
@@ -234,14 +202,8 @@ def evaluate(
 
 
 def popularity_scorer(popularity: Tensor) -> Callable[[Tensor], Tensor]:
-    """A "model" that recommends the most popular training items to everyone.
-
-    Args:
-        popularity: ``(num_items + 1,)`` interaction counts in the training data.
-
-    Returns:
-        a function mapping inputs ``(batch, n)`` to scores ``(batch, num_items + 1)``.
-    """
+    """A "model" recommending the most popular items: ``popularity`` (num_items + 1,) training
+    counts -> a function from inputs ``(batch, n)`` to scores ``(batch, num_items + 1)``."""
     scores = popularity.double().clone()
     scores[0] = float("-inf")
     return lambda inputs: scores.expand(inputs.shape[0], -1)
@@ -256,16 +218,8 @@ def fit(
 ) -> TrainHistory:
     """Train with AdamW and early stopping on validation NDCG@10; restore the best weights.
 
-    Args:
-        model: already on its device.
-        train_batches: re-iterable training batches, e.g. a shuffling ``DataLoader`` (each
-            pass is one epoch, with a fresh order and, for cloze, fresh masks).
-        valid_batches: evaluation batches (re-iterable) for the validation split.
-        config: the training settings.
-        on_epoch: optional callback(epoch, train_loss, valid_metrics), e.g. to log.
-
-    Returns:
-        the history; ``model`` holds the weights of the best validation epoch.
+    ``model`` is already on its device; both batch iterables are re-iterable (one pass per
+    epoch); ``on_epoch(epoch, train_loss, valid_metrics)`` is called after each epoch.
     """
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(
@@ -273,7 +227,9 @@ def fit(
     )
     history = TrainHistory()
     best_ndcg, best_state, waited = -1.0, None, 0
-    epochs = tqdm(range(1, config.epochs + 1), desc="epochs", disable=quiet_unless(config.progress))
+    quiet = None if config.progress else True  # None: bars only when output is a terminal
+    epochs = tqdm(range(1, config.epochs + 1), desc="epochs", disable=quiet)
+
     for epoch in epochs:
         start = time.perf_counter()
         loss = train_one_epoch(
