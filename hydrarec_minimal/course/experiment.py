@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
 from hydrarec_minimal import __version__
-from hydrarec_minimal.batches import CausalTrainingSet, ClozeTrainingSet, EvaluationSet
+from hydrarec_minimal.batches import evaluation_batches, training_batches
 from hydrarec_minimal.checkpoint import save_checkpoint
 from hydrarec_minimal.course.benchmark import describe_machine
-from hydrarec_minimal.data import PROTOCOL, SequenceDataset
+from hydrarec_minimal.data import SequenceDataset, describe_protocol
 from hydrarec_minimal.metrics import SAMPLED_NEGATIVES
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.outputs import check_output_file
@@ -40,49 +39,6 @@ from hydrarec_minimal.train import (
     popularity_scorer,
     seed_everything,
 )
-
-EVAL_BATCH_SIZE = 256
-
-
-def describe_protocol(dataset: SequenceDataset) -> str:
-    """``data.PROTOCOL`` preceded by the dataset and its size (a synthetic stand-in says so)."""
-    origin = (
-        f"SYNTHETIC stand-in for {dataset.name} ({dataset.fallback_reason})"
-        if dataset.is_synthetic
-        else dataset.name
-    )
-    return f"{origin}: {dataset.num_users} users, {dataset.num_items} items. {PROTOCOL}"
-
-
-def evaluation_batches(dataset: SequenceDataset, stage: str, config: ModelConfig) -> DataLoader:
-    """Validation or test batches for a model with this config (cloze models get a mask)."""
-    mask_token = None if config.causal else config.mask_token
-    examples = EvaluationSet(dataset.split, stage, config.max_len, mask_token)
-    return DataLoader(examples, batch_size=EVAL_BATCH_SIZE, collate_fn=examples.collate)
-
-
-def training_batches(
-    dataset: SequenceDataset, model_config: ModelConfig, train_config: TrainConfig
-) -> DataLoader:
-    """Shuffled training batches: next-item (causal) or cloze (bidirectional), seeded."""
-    if model_config.causal:
-        examples = CausalTrainingSet(dataset.split.train, model_config.max_len)
-    else:
-        examples = ClozeTrainingSet(
-            dataset.split.train,
-            model_config.max_len,
-            dataset.num_items,
-            train_config.mask_prob,
-            seed=train_config.seed,
-            last_item_prob=train_config.last_item_prob,
-        )
-    return DataLoader(
-        examples,
-        batch_size=train_config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(train_config.seed),
-        collate_fn=examples.collate,
-    )
 
 
 def enough_negatives(dataset: SequenceDataset, needed: int = SAMPLED_NEGATIVES) -> bool:

@@ -27,17 +27,8 @@ SCAN_BLOCK = 8
 def hydra_attention_hand_backward(
     q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
 ) -> Tensor:
-    """``attention.hydra_attention`` with the hand-derived backward pass (see the module).
-
-    Args:
-        q, k, v: ``(..., n, d)``.
-        causal: if True, token t only attends to tokens s <= t.
-        mask: optional bool ``(..., n)``, True = real token.
-
-    Returns:
-        ``(..., n, d)``; float32 under CUDA mixed precision. ``ValueError`` for inputs that
-        do not fit.
-    """
+    """``attention.hydra_attention`` (same arguments, shapes and errors) with the hand-derived
+    backward pass of ``HydraAttentionFunction``."""
     check_attention_inputs(q, k, v, mask)
     return HydraAttentionFunction.apply(q, k, v, causal, mask)
 

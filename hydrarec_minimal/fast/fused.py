@@ -115,17 +115,8 @@ def import_compiler_quietly() -> None:
 def fused_hydra_attention(
     q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
 ) -> Tensor:
-    """``attention.hydra_attention``, compiled (see the module docstring).
-
-    Args:
-        q, k, v: ``(..., n, d)``.
-        causal: if True, token t only attends to tokens s <= t.
-        mask: optional bool ``(..., n)``, True = real token.
-
-    Returns:
-        ``(..., n, d)``; float32 under CUDA mixed precision. ``ValueError`` for inputs that
-        do not fit, before compiling.
-    """
+    """``attention.hydra_attention`` (same arguments, shapes and errors, checked before
+    compiling), compiled; float32 under CUDA mixed precision."""
     global fallback_reason
     check_attention_inputs(q, k, v, mask)
     if q.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
