@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.utils.benchmark import Timer
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS, AttentionKernel
+from hydrarec_minimal.fast.toolchain import import_compiler_quietly
 
 #: Exponent p in "cost grows like n^p" (fixed d and heads, no padding mask), as derived in
 #: notebook 01. Peak memory: ``softmax`` (PyTorch's fused ``scaled_dot_product_attention``)
@@ -171,6 +171,9 @@ def time_calls(
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1; got {repeats}")
+    import_compiler_quietly()  # torch.utils.benchmark imports the C++ build helpers
+    from torch.utils.benchmark import Timer
+
     threads = torch.get_num_threads()
     timers = {
         key: Timer("fn()", globals={"fn": fn}, num_threads=threads) for key, fn in calls.items()

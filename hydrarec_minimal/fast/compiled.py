@@ -32,7 +32,7 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor
 
-from hydrarec_minimal.fast.fused import import_compiler_quietly
+from hydrarec_minimal.fast.toolchain import import_compiler_quietly
 from hydrarec_minimal.model import SequentialRecommender
 from hydrarec_minimal.streaming import StreamState, advance, check_step_inputs, check_streamable
 

@@ -18,10 +18,6 @@ cast to float32 first, as ``hydra_attention`` does.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
-import logging
 import warnings
 
 import torch
@@ -30,6 +26,7 @@ from torch import Tensor
 
 from hydrarec_minimal.attention import EPS, check_attention_inputs, hydra_attention, zero_padding
 from hydrarec_minimal.fast.backward import SCAN_BLOCK
+from hydrarec_minimal.fast.toolchain import import_compiler_quietly
 
 #: ``None`` while compiling works; else why the calls run ``hydra_attention`` instead.
 fallback_reason: str | None = None
@@ -95,21 +92,6 @@ def hydra_formula(
 MAX_SHAPES = 64
 
 compiled_formula = torch.compile(hydra_formula, dynamic=False)
-
-
-@functools.cache
-def import_compiler_quietly() -> None:
-    """Import the C++ build helpers inductor uses, hiding a CUDA build's notice ("No CUDA
-    runtime is found") on machines without a GPU: printed by some torch releases, logged by
-    others."""
-    logger = logging.getLogger("torch.utils.cpp_extension")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            import torch.utils.cpp_extension  # noqa: F401
-    finally:
-        logger.setLevel(level)
 
 
 def fused_hydra_attention(
