@@ -18,6 +18,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -272,9 +273,11 @@ def title_year(title: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _lines(data: bytes, encoding: str, where: str) -> list[str]:
-    """Text split on ``\\n`` only (latin-1 titles may hold U+0085); ``CorruptDataError`` if
-    it is not text in ``encoding``."""
+def _parse_items(
+    data: bytes, where: str, *, encoding: str, sep: str, fields: int, header: str | None = None
+) -> pd.DataFrame:
+    """Lines of ``item_id, title, genres`` (``u.item``: 24 fields) -> the items table; text is
+    split on ``\\n`` only (latin-1 titles may hold U+0085); ``sep=","`` reads quoted CSV."""
     control = _CONTROL_BYTES.search(data)
     if control is not None:
         raise _not_text(data, control.start(), where, "text file of movies")
@@ -284,15 +287,20 @@ def _lines(data: bytes, encoding: str, where: str) -> list[str]:
         raise _not_text(data, error.start, where, f"{encoding} text file of movies") from None
     if not text.strip():
         raise CorruptDataError(f"{where} is empty: it should hold one item per line")
-    return [line.rstrip("\r") for line in text.split("\n")]
-
-
-def _parse_items(rows, where: str, fields: int, sep: str, first: int = 1) -> pd.DataFrame:
-    """Rows of ``(item_id, title, genres, extra fields)`` -> the items table."""
+    lines, first = [line.rstrip("\r") for line in text.split("\n")], 1
+    if header is not None:
+        if lines[0] != header:
+            raise MalformedLineError(where, 1, f"expected the header {header!r}")
+        lines, first = lines[1:], 2
+    if sep == ",":
+        rows, shown = csv.reader(io.StringIO("\n".join(lines))), "commas"
+    else:
+        rows, shown = (line.split(sep) for line in lines), repr(sep)
     table = []
     for number, values in enumerate(rows, start=first):
         if len(values) != fields:
-            raise MalformedLineError(where, number, f"expected {fields} fields separated by {sep}")
+            problem = f"expected {fields} fields separated by {shown}"
+            raise MalformedLineError(where, number, problem)
         item, title = values[0], values[1]
         if not item.isdigit() or int(item) < 1:
             raise MalformedLineError(
@@ -317,53 +325,21 @@ def _parse_items(rows, where: str, fields: int, sep: str, first: int = 1) -> pd.
     return items
 
 
-def parse_u_data(data: bytes, where: str) -> pd.DataFrame:
-    """ML-100K ``u.data``: ``user \\t item \\t rating \\t timestamp``."""
-    return _parse_ratings(data, where, "\t")
-
-
-def parse_ratings_dat(data: bytes, where: str) -> pd.DataFrame:
-    """ML-1M ``ratings.dat``: ``UserID::MovieID::Rating::Timestamp``."""
-    return _parse_ratings(data, where, "::")
-
-
-def parse_ratings_csv(data: bytes, where: str) -> pd.DataFrame:
-    """ML-20M ``ratings.csv``, with its header ``userId,movieId,rating,timestamp``."""
-    return _parse_ratings(data, where, ",", header="userId,movieId,rating,timestamp")
-
-
-def parse_u_item(data: bytes, where: str) -> pd.DataFrame:
-    """ML-100K ``u.item`` (latin-1): ``id|title|release date|video date|URL|19 flags``."""
-    lines = _lines(data, "latin-1", where)
-    return _parse_items((line.split("|") for line in lines), where, 24, "'|'")
-
-
-def parse_movies_dat(data: bytes, where: str) -> pd.DataFrame:
-    """ML-1M ``movies.dat`` (latin-1): ``MovieID::Title::Genres`` (titles hold single colons)."""
-    lines = _lines(data, "latin-1", where)
-    return _parse_items((line.split("::") for line in lines), where, 3, "'::'")
-
-
-def parse_movies_csv(data: bytes, where: str) -> pd.DataFrame:
-    """ML-20M ``movies.csv`` (UTF-8): header ``movieId,title,genres``; titles may be quoted."""
-    lines = _lines(data, "utf-8", where)
-    if lines[0] != "movieId,title,genres":
-        raise MalformedLineError(where, 1, "expected the header 'movieId,title,genres'")
-    rows = csv.reader(io.StringIO("\n".join(lines[1:])))
-    return _parse_items(rows, where, 3, "commas", first=2)
-
-
 Parser = Callable[[bytes, str], pd.DataFrame]
-RATINGS_FORMATS: dict[str, Parser] = {
-    "u.data": parse_u_data,
-    "ratings.dat": parse_ratings_dat,
-    "ratings.csv": parse_ratings_csv,
+RATINGS_FORMATS: dict[str, Parser] = {  # ML-100K, ML-1M, ML-20M
+    "u.data": partial(_parse_ratings, sep="\t"),
+    "ratings.dat": partial(_parse_ratings, sep="::"),
+    "ratings.csv": partial(_parse_ratings, sep=",", header="userId,movieId,rating,timestamp"),
 }
-ITEMS_FORMATS: dict[str, Parser] = {
-    "u.item": parse_u_item,
-    "movies.dat": parse_movies_dat,
-    "movies.csv": parse_movies_csv,
+ITEMS_FORMATS: dict[str, Parser] = {  # u.item: id|title|release date|video date|URL|19 flags
+    "u.item": partial(_parse_items, encoding="latin-1", sep="|", fields=24),
+    "movies.dat": partial(_parse_items, encoding="latin-1", sep="::", fields=3),
+    "movies.csv": partial(
+        _parse_items, encoding="utf-8", sep=",", fields=3, header="movieId,title,genres"
+    ),
 }
+parse_u_data, parse_ratings_dat, parse_ratings_csv = RATINGS_FORMATS.values()
+parse_u_item, parse_movies_dat, parse_movies_csv = ITEMS_FORMATS.values()
 
 
 # --- finding the files -----------------------------------------------------------------------
