@@ -99,7 +99,25 @@ def model_input(history: np.ndarray, max_len: int, mask_token: int | None = None
     return np.append(history[max(len(history) - max_len + 1, 0) :], mask_token).astype(np.int64)
 
 
-class CausalTrainingSet(Dataset):
+class _TrainingSet(Dataset):
+    """Users with at least 2 training items; an example is their last ``window`` items."""
+
+    def __init__(self, sequences: Sequence[np.ndarray], max_len: int, window: int) -> None:
+        check_range("max_len", max_len, 1, float("inf"))
+        self.max_len = max_len
+        self.window = window
+        self.users = [u for u, s in enumerate(sequences) if len(s) >= 2]
+        self.sequences = sequences
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Shape (n,), n <= window: the most recent training items of one user."""
+        return self.sequences[self.users[index]][-self.window :]
+
+
+class CausalTrainingSet(_TrainingSet):
     """Next-item training: inputs = items[:-1], targets = items[1:], every position trained.
 
     Each example is the user's last ``max_len + 1`` training items, so inputs and targets have
@@ -108,17 +126,7 @@ class CausalTrainingSet(Dataset):
     """
 
     def __init__(self, sequences: Sequence[np.ndarray], max_len: int) -> None:
-        check_range("max_len", max_len, 1, float("inf"))
-        self.max_len = max_len
-        self.users = [u for u, s in enumerate(sequences) if len(s) >= 2]
-        self.sequences = sequences
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        """Shape (n,), n <= max_len + 1: the most recent training items of one user."""
-        return self.sequences[self.users[index]][-(self.max_len + 1) :]
+        super().__init__(sequences, max_len, window=max_len + 1)
 
     def collate(self, examples: Sequence[np.ndarray]) -> TrainBatch:
         """(B, T) inputs, targets (inputs shifted by one) and mask."""
@@ -128,7 +136,7 @@ class CausalTrainingSet(Dataset):
         return TrainBatch(inputs, targets, mask)
 
 
-class ClozeTrainingSet(Dataset):
+class ClozeTrainingSet(_TrainingSet):
     """BERT4Rec training: hide random items behind the mask token and predict them.
 
     Each example is the user's last ``max_len`` training items (users with fewer than 2 are
@@ -147,23 +155,13 @@ class ClozeTrainingSet(Dataset):
         seed: int = 0,
         last_item_prob: float = 0.0,
     ) -> None:
-        check_range("max_len", max_len, 1, float("inf"))
+        super().__init__(sequences, max_len, window=max_len)
         check_range("mask_prob", mask_prob, 0, 1, open_low=True)
         check_range("last_item_prob", last_item_prob, 0, 1)
-        self.max_len = max_len
         self.mask_token = mask_token_for(num_items)
         self.mask_prob = mask_prob
         self.last_item_prob = last_item_prob
         self.generator = torch.Generator().manual_seed(seed)
-        self.users = [u for u, s in enumerate(sequences) if len(s) >= 2]
-        self.sequences = sequences
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        """Shape (n,), n <= max_len: the most recent training items of one user."""
-        return self.sequences[self.users[index]][-self.max_len :]
 
     def collate(self, examples: Sequence[np.ndarray]) -> TrainBatch:
         """(B, T) masked inputs, targets (0 = not masked), positions and mask."""
