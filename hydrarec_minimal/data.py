@@ -54,8 +54,26 @@ class SyntheticDataWarning(UserWarning):
     """MovieLens could not be loaded and the synthetic stand-in is used instead."""
 
 
+class _Counts:
+    """Counts of a dataclass holding per-user item arrays (field ``_per_user``) and ``item_ids``."""
+
+    _per_user = "sequences"
+
+    @property
+    def num_users(self) -> int:
+        return len(getattr(self, self._per_user))
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids) - 1
+
+    @property
+    def num_interactions(self) -> int:
+        return int(sum(len(s) for s in getattr(self, self._per_user)))
+
+
 @dataclass(frozen=True, eq=False)
-class UserSequences:
+class UserSequences(_Counts):
     """Per user ``items[u]`` and ``timestamps[u]`` (int64, shape (n_u,), oldest first);
     ``user_ids`` (num_users,) and ``item_ids`` (num_items + 1,; [0] = padding): original ids."""
 
@@ -64,17 +82,7 @@ class UserSequences:
     user_ids: np.ndarray
     item_ids: np.ndarray
 
-    @property
-    def num_users(self) -> int:
-        return len(self.items)
-
-    @property
-    def num_items(self) -> int:
-        return len(self.item_ids) - 1
-
-    @property
-    def num_interactions(self) -> int:
-        return int(sum(len(s) for s in self.items))
+    _per_user = "items"
 
 
 def build_sequences(
@@ -170,7 +178,7 @@ def item_popularity(sequences: list[np.ndarray], num_items: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class SequenceDataset:
+class SequenceDataset(_Counts):
     """A dataset ready for sequential recommendation (ids as in the module docstring).
 
     ``sequences[u]``, ``timestamps[u]``: int64 (n_u,), oldest first; ``user_ids``,
@@ -257,18 +265,6 @@ class SequenceDataset:
     @property
     def is_synthetic(self) -> bool:
         return self.source == SYNTHETIC
-
-    @property
-    def num_users(self) -> int:
-        return len(self.sequences)
-
-    @property
-    def num_items(self) -> int:
-        return len(self.item_ids) - 1
-
-    @property
-    def num_interactions(self) -> int:
-        return int(sum(len(s) for s in self.sequences))
 
     @property
     def mask_token(self) -> int:
