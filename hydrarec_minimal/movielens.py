@@ -507,16 +507,11 @@ def find_files(
     destination = cache / spec.archive_name
     try:
         download_archive(spec, destination)
-    except ChecksumError as error:
-        raise ChecksumError(
-            f"{spec.name} not found in {searched}, and {error}; {advice}",
-            expected=error.expected,
-            actual=error.actual,
-        ) from None
-    except DataNotFoundError as error:
-        raise DataNotFoundError(
-            f"{spec.name} not found in {searched}, and {error}; {advice}"
-        ) from None
+    except (ChecksumError, DataNotFoundError) as error:
+        message = f"{spec.name} not found in {searched}, and {error}; {advice}"
+        if isinstance(error, ChecksumError):
+            raise ChecksumError(message, expected=error.expected, actual=error.actual) from None
+        raise DataNotFoundError(message) from None
     _verify_archive(spec, destination, members)
     return DatasetFiles(spec, destination, is_zip=True, origin="download")
 
