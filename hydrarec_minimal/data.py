@@ -279,12 +279,10 @@ class SequenceDataset(_Counts):
     @property
     def time_span(self) -> tuple[datetime, datetime]:
         """First and last interaction, as UTC datetimes."""
-        first = min(int(t[0]) for t in self.timestamps if len(t))
-        last = max(int(t[-1]) for t in self.timestamps if len(t))
-        return (
-            datetime.fromtimestamp(first, tz=timezone.utc),
-            datetime.fromtimestamp(last, tz=timezone.utc),
-        )
+        times = [t for t in self.timestamps if len(t)]
+        first, last = min(int(t[0]) for t in times), max(int(t[-1]) for t in times)
+        utc = timezone.utc
+        return datetime.fromtimestamp(first, utc), datetime.fromtimestamp(last, utc)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description (the ``data`` command prints it; results embed it)."""
