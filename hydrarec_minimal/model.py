@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS, AttentionKernel, SelfAttention
+from hydrarec_minimal.batches import mask_token_for
 
 DIRECTIONS = ("causal", "bidirectional")
 
@@ -79,8 +80,8 @@ class ModelConfig:
 
     @property
     def mask_token(self) -> int:
-        """Id of the cloze mask token (one past the last item)."""
-        return self.num_items + 1
+        """Id of the cloze mask token (``batches.mask_token_for``)."""
+        return mask_token_for(self.num_items)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,7 +158,7 @@ class SequentialRecommender(nn.Module):
     def __init__(self, config: ModelConfig, kernel: AttentionKernel | None = None) -> None:
         super().__init__()
         self.config = config
-        self.item_embedding = nn.Embedding(config.num_items + 2, config.dim, padding_idx=0)
+        self.item_embedding = nn.Embedding(config.mask_token + 1, config.dim, padding_idx=0)
         self.position_embedding = nn.Embedding(config.max_len, config.dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(TransformerBlock(config, kernel) for _ in range(config.layers))
