@@ -129,22 +129,35 @@ def softmax_attention(
 ) -> Tensor:
     """Scaled dot-product attention (Vaswani et al., 2017), as in SASRec and BERT4Rec.
 
-    Every token may attend to itself, so a padding query never sees an empty row (NaN).
-    Arguments, result and errors as for every kernel (module docstring).
+    Runs PyTorch's fused ``scaled_dot_product_attention`` without an (n, n) mask where it can:
+    causal with right padding (every real token before the padding, as in every batch of this
+    package) needs none, ``is_causal`` alone keeps real tokens off the padding after them;
+    bidirectional needs only a key mask ``(..., 1, n)``. Only causal attention with padding
+    before or between real tokens builds the (n, n) mask. Arguments, result and errors as for
+    every kernel (module docstring).
     """
     check_attention_inputs(q, k, v, mask)
     if mask is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    n = q.shape[-2]
-    allowed = torch.ones(n, n, dtype=torch.bool, device=q.device)
-    if causal:
-        allowed = allowed.tril()
-    allowed = (allowed & mask[..., None, :]) | torch.eye(n, dtype=torch.bool, device=q.device)
     # Padding may hold anything (even inf); zero it so that 0-weighted values cannot give NaN.
-    out = F.scaled_dot_product_attention(
-        zero_padding(q, mask), zero_padding(k, mask), zero_padding(v, mask), attn_mask=allowed
-    )
+    q, k, v = (zero_padding(x, mask) for x in (q, k, v))
+    if not causal:
+        # (..., 1, n): real keys; a sequence of padding only sees its (zeroed) keys, not NaN
+        keys = mask[..., None, :] | ~mask.any(dim=-1)[..., None, None]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys)
+    elif is_right_padded(mask):
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    else:
+        n = q.shape[-2]
+        allowed = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
+        allowed = (allowed & mask[..., None, :]) | torch.eye(n, dtype=torch.bool, device=q.device)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
     return zero_padding(out, mask)
+
+
+def is_right_padded(mask: Tensor) -> bool:
+    """True if no real token (``mask`` True) comes after padding along the last dimension."""
+    return not bool((mask[..., 1:] & ~mask[..., :-1]).any())
 
 
 #: Tokens per chunk in causal linear / LinRec attention (see ``causal_kernel_sum``).

@@ -368,3 +368,12 @@ def test_self_attention_runs_the_kernel_it_is_given():
     torch.testing.assert_close(given(x), plain(x), rtol=0, atol=0)
     assert calls == [((2, 5, 8), True, True)]
     assert "recording" in repr(given) and "recording" not in repr(plain)
+
+
+def test_right_padding_is_recognised_so_causal_softmax_needs_no_square_mask():
+    from hydrarec_minimal.attention import is_right_padded
+
+    assert is_right_padded(torch.tensor([[True, True, False], [True, False, False]]))
+    assert is_right_padded(torch.ones(2, 4, dtype=torch.bool))
+    assert not is_right_padded(torch.tensor([[False, True, True]]))  # left
+    assert not is_right_padded(torch.tensor([[True, False, True]]))  # middle
