@@ -47,6 +47,12 @@ PROTOCOL = (
 )
 """The evaluation protocol in one sentence (``describe_protocol`` adds the dataset)."""
 
+PROTOCOL_WITH_HISTORY = (
+    "The same, except that the user's history items stay among the candidates (RecBole's "
+    "default full ranking): a model must learn itself not to recommend what was seen."
+)
+"""The second protocol reported beside ``PROTOCOL`` (results key ``metrics_with_history``)."""
+
 REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
 
 

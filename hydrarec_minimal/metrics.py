@@ -9,6 +9,9 @@ against ``SAMPLED_NEGATIVES`` seeded negatives, uniform or by popularity.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -41,14 +44,12 @@ def metrics_from_ranks(ranks: Tensor, cutoffs: tuple[int, ...] = CUTOFFS) -> dic
     ``(num_users,)``, as Python floats. ``ValueError`` for no users."""
     if ranks.numel() == 0:
         raise ValueError("cannot compute metrics for zero users")
-    ranks = ranks.double()
-    result = {}
-    for k in cutoffs:
-        hit = ranks < k
-        result[f"HR@{k}"] = hit.double().mean().item()
-        result[f"NDCG@{k}"] = torch.where(hit, 1.0 / torch.log2(ranks + 2), 0.0).mean().item()
-        result[f"MRR@{k}"] = torch.where(hit, 1.0 / (ranks + 1), 0.0).mean().item()
-    return result
+    ranks = ranks.cpu().numpy()
+    return {
+        metric: float(per_user_metric(ranks, metric).mean())
+        for k in cutoffs
+        for metric in (f"HR@{k}", f"NDCG@{k}", f"MRR@{k}")
+    }
 
 
 def full_ranking_ranks(scores: Tensor, history: Tensor, targets: Tensor) -> Tensor:
@@ -85,3 +86,67 @@ def sampled_ranking_ranks(scores: Tensor, targets: Tensor, negatives: Tensor) ->
     """Ranks ``(batch,)``, in 0..m, of the targets among their ``negatives`` ``(batch, m)``."""
     candidates = torch.cat([targets[:, None], negatives.to(targets.device)], dim=1)
     return target_ranks(scores.gather(1, candidates), torch.zeros_like(targets))
+
+
+def per_user_metric(ranks: np.ndarray, metric: str = "NDCG@10") -> np.ndarray:
+    """Each user's value of ``metric`` ("HR@k", "NDCG@k" or "MRR@k") from 0-based ``ranks``
+    (any shape; same shape out, float64): [rank < k], 1/log2(rank + 2) or 1/(rank + 1) if
+    rank < k, else 0. ``ValueError`` for another name or a negative rank."""
+    name, _, k = metric.partition("@")
+    if name not in ("HR", "NDCG", "MRR") or not k.isdigit():
+        raise ValueError(f"metric must be HR@k, NDCG@k or MRR@k; got {metric!r}")
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if (ranks < 0).any():
+        raise ValueError("ranks are 0-based: none can be negative")
+    gain = {"HR": np.ones_like(ranks), "NDCG": 1 / np.log2(ranks + 2), "MRR": 1 / (ranks + 1)}
+    return np.where(ranks < int(k), gain[name], 0.0)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of model A minus model B over users and seeds, with a bootstrap interval."""
+
+    mean: float
+    low: float
+    high: float
+    metric: str
+    confidence: float
+
+    @property
+    def verdict(self) -> str:
+        """"better" / "worse" when the interval excludes 0, else "level" (A relative to B)."""
+        return "better" if self.low > 0 else "worse" if self.high < 0 else "level"
+
+
+def paired_bootstrap(
+    ranks_a: np.ndarray,
+    ranks_b: np.ndarray,
+    metric: str = "NDCG@10",
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedDifference:
+    """Difference in ``metric`` of A minus B, with a paired bootstrap interval.
+
+    ``ranks_a`` ``(seeds_a, users)``, ``ranks_b`` ``(seeds_b, users)``: 0-based test ranks of
+    the same users (same order) in each run. Each resample draws users with replacement (the
+    same users for A and B: the pairing) and, independently for each model, its runs with
+    replacement; the interval is the percentile interval of the resampled differences.
+    ``ValueError`` if the user counts differ.
+    """
+    a, b = (np.atleast_2d(per_user_metric(r, metric)) for r in (ranks_a, ranks_b))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"the runs rank different users: {a.shape[1]} vs {b.shape[1]}")
+    generator = np.random.default_rng(seed)
+    users = a.shape[1]
+    differences = np.empty(resamples)
+    for r in range(resamples):
+        chosen = generator.integers(users, size=users)
+        runs_a = generator.integers(len(a), size=len(a))
+        runs_b = generator.integers(len(b), size=len(b))
+        differences[r] = a[runs_a][:, chosen].mean() - b[runs_b][:, chosen].mean()
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(differences, [tail, 100 - tail])
+    return PairedDifference(
+        float(a.mean() - b.mean()), float(low), float(high), metric, confidence
+    )

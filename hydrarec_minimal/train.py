@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from hydrarec_minimal.data import SequenceDataset
 
 LOSSES = ("ce", "ce-chunked", "bce")
-PROTOCOLS = ("full", "sampled-uniform", "sampled-popularity")
+#: "full": every item a candidate except the user's history (the primary protocol);
+#: "full-with-history": every item, seen ones too (RecBole's default); sampled: older papers.
+PROTOCOLS = ("full", "full-with-history", "sampled-uniform", "sampled-popularity")
 
 
 @dataclass
@@ -164,7 +166,7 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(
+def evaluation_ranks(
     score_fn: Callable[[Tensor], Tensor],
     batches: Iterable[EvalBatch],
     num_items: int,
@@ -172,14 +174,14 @@ def evaluate(
     popularity: Tensor | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
-) -> dict[str, float]:
-    """``{"HR@10": ..., ...}``: HR@k, NDCG@k, MRR@k of the held-out targets, mean over users.
+) -> Tensor:
+    """Long ``(users,)``: each evaluated user's 0-based target rank, in batch order.
 
     ``score_fn`` maps inputs (batch, n) to scores (batch, num_items + 1), e.g.
-    ``model.score_last``; each batch's ``exclude`` items are removed before ranking.
-    ``protocol``: one of ``PROTOCOLS`` ("full" is the primary one; the sampled ones draw
-    ``SAMPLED_NEGATIVES`` negatives with ``seed``, "sampled-popularity" needs ``popularity``,
-    the (num_items + 1,) training counts). ``ValueError`` otherwise.
+    ``model.score_last``. ``protocol``: one of ``PROTOCOLS`` ("full" removes each batch's
+    ``exclude`` items before ranking; the sampled ones draw ``SAMPLED_NEGATIVES`` negatives
+    with ``seed``, "sampled-popularity" needs ``popularity``, the (num_items + 1,) training
+    counts). ``ValueError`` otherwise.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
@@ -192,13 +194,33 @@ def evaluate(
         targets, history = batch.targets, batch.exclude
         if protocol == "full":
             ranks.append(full_ranking_ranks(scores, history, targets))
-            continue
-        weights = popularity if protocol == "sampled-popularity" else None
-        negatives = sample_negatives(
-            history, targets, num_items, generator=generator, popularity=weights
-        )
-        ranks.append(sampled_ranking_ranks(scores, targets, negatives))
-    return metrics_from_ranks(torch.cat(ranks))
+        elif protocol == "full-with-history":
+            no_history = torch.zeros_like(history[:, :0])
+            ranks.append(full_ranking_ranks(scores, no_history, targets))  # padding still out
+        else:
+            weights = popularity if protocol == "sampled-popularity" else None
+            negatives = sample_negatives(
+                history, targets, num_items, generator=generator, popularity=weights
+            )
+            ranks.append(sampled_ranking_ranks(scores, targets, negatives))
+    return torch.cat(ranks)
+
+
+def evaluate(
+    score_fn: Callable[[Tensor], Tensor],
+    batches: Iterable[EvalBatch],
+    num_items: int,
+    protocol: str = "full",
+    popularity: Tensor | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """``{"HR@10": ..., ...}``: HR@k, NDCG@k, MRR@k of the held-out targets, mean over users.
+
+    Arguments and errors as for ``evaluation_ranks``.
+    """
+    ranks = evaluation_ranks(score_fn, batches, num_items, protocol, popularity, seed, device)
+    return metrics_from_ranks(ranks)
 
 
 def popularity_scorer(popularity: Tensor) -> Callable[[Tensor], Tensor]:

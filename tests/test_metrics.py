@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,3 +99,38 @@ def test_sampled_rank_by_hand():
     assert sampled_ranking_ranks(scores, torch.tensor([3]), torch.tensor([[1, 2, 4]])).tolist() == [
         2
     ]
+
+
+def test_per_user_metric_by_hand_and_its_errors():
+    from hydrarec_minimal.metrics import per_user_metric
+
+    ranks = np.array([0, 1, 9, 10])
+    assert per_user_metric(ranks, "HR@10").tolist() == [1, 1, 1, 0]
+    assert per_user_metric(ranks, "MRR@10").tolist() == [1, 0.5, 0.1, 0]
+    np.testing.assert_allclose(per_user_metric(ranks, "NDCG@10"), [1, 1 / math.log2(3), 1 / math.log2(11), 0])
+    for bad in ("AUC@10", "NDCG", "NDCG@k"):
+        with pytest.raises(ValueError, match="HR@k, NDCG@k or MRR@k"):
+            per_user_metric(ranks, bad)
+    with pytest.raises(ValueError, match="negative"):
+        per_user_metric(np.array([-1]), "HR@10")
+
+
+def test_paired_bootstrap_separates_a_consistent_small_gain_from_noise():
+    from hydrarec_minimal.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 50, size=(5, 900))  # 5 seeds x 900 users
+    better = np.maximum(base - 1, 0)  # every user's target one place higher: small, consistent
+    gain = paired_bootstrap(better, base)
+    assert gain.low > 0 and gain.verdict == "better"
+    assert paired_bootstrap(base, better).verdict == "worse"
+    shuffled = base[:, rng.permutation(900)]  # same distribution, pairing broken: no difference
+    assert paired_bootstrap(shuffled, base).verdict == "level"
+    assert paired_bootstrap(base, base).mean == 0
+
+
+def test_paired_bootstrap_needs_the_same_users():
+    from hydrarec_minimal.metrics import paired_bootstrap
+
+    with pytest.raises(ValueError, match="different users"):
+        paired_bootstrap(np.zeros((2, 5)), np.zeros((2, 6)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from hydrarec_minimal.course.cli import main
@@ -12,6 +13,8 @@ from hydrarec_minimal.course.reproduce import (
     comparison_table,
     default_settings,
     markdown_table,
+    paired_differences,
+    stored_ranks,
     write_comparison,
 )
 
@@ -49,7 +52,28 @@ def test_mean_and_sample_std_per_model_causal_and_baselines_first():
     text = markdown_table(table)
     assert "| HydraRec (causal) | 0.1800 ± 0.0283 | 0.0900 ± 0.0141 |" in text
     assert "| SASRec | 0.1800 | 0.0900 |" in text  # one seed: no ± part
-    assert "| Popularity (floor) | 0.0500 | 0.0250 | 0.0125 | – | – | – |" in text
+    assert "| Popularity (floor) | 0.0500 | 0.0250 | 0.0125 | – | – | – | – | – | – |" in text
+
+
+def ranked_run(attention: str, seed: int, ranks: list[int]) -> dict:
+    run = fake_run(attention, "causal", 0.1, 1.0)
+    run["config"]["train"] = {"seed": seed, "epochs": 100}
+    return run | {"test_ranks": {"full": ranks, "full-with-history": [r + 1 for r in ranks]}}
+
+
+def test_paired_differences_come_from_the_stored_ranks_of_both_protocols():
+    rng = np.random.default_rng(0)
+    softmax = [rng.integers(0, 30, 400) for _ in range(3)]
+    runs = [ranked_run("softmax", seed, r.tolist()) for seed, r in enumerate(softmax)]
+    runs += [ranked_run("hydra", seed, (r // 2).tolist()) for seed, r in enumerate(softmax)]
+    differences = paired_differences(runs).set_index("protocol")
+    assert differences.loc["history excluded", "verdict"] == "better"
+    assert differences.loc["history excluded", "model"] == "HydraRec (causal)"
+    assert differences.loc["history excluded", "other"] == "SASRec"
+    low, high = differences.loc["history kept", ["low", "high"]]
+    assert 0 < low < differences.loc["history kept", "mean"] < high
+    assert stored_ranks(runs, "hydra", "causal", "full").shape == (3, 400)
+    assert paired_differences(RUNS).empty  # no stored ranks: nothing to compare
 
 
 def test_write_comparison_reads_run_files_and_states_the_protocol(tmp_path):

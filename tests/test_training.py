@@ -17,6 +17,7 @@ from hydrarec_minimal.course.cli import main
 from hydrarec_minimal.course.experiment import evaluation_batches, run_experiment
 from hydrarec_minimal.data import PROTOCOL, build_dataset
 from hydrarec_minimal.errors import UserError
+from hydrarec_minimal.metrics import metrics_from_ranks
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.synthetic import make_synthetic
 from hydrarec_minimal.train import (
@@ -168,8 +169,16 @@ def test_cli_train_writes_every_results_field(tmp_path, monkeypatch, capsys):
     assert results["config"]["model"]["previous_item"] is True
     assert results["num_users"] == 100 and results["quick_mode"] is True
     assert results["protocol"].endswith(PROTOCOL) and "100 users" in results["protocol"]
+    users = len(results["test_ranks"]["full"])
+    assert users == len(results["test_ranks"]["full-with-history"]) > 0
+    from_ranks = metrics_from_ranks(torch.tensor(results["test_ranks"]["full"]))
+    assert from_ranks == pytest.approx(results["metrics"]["test"])  # the ranks behind the metrics
+    # keeping the history among the candidates can only push a target down, never up
+    kept, excluded = (np.array(results["test_ranks"][p]) for p in ("full-with-history", "full"))
+    assert (kept >= excluded).all()
+    assert set(results["metrics_with_history"]) == {"valid", "test"}
     printed = capsys.readouterr().out
-    assert "Protocol:" in printed and "test (full ranking)" in printed
+    assert "Protocol:" in printed and "test (full ranking, history excluded)" in printed
     model, extra = load_checkpoint(tmp_path / "model.pt")
     assert extra["results"]["metrics"] == results["metrics"]
 

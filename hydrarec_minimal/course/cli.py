@@ -8,6 +8,7 @@ Each sub-command lives in its own module, which provides ``HELP`` (one line), ``
 - ``data DATASET [--json]``: find or download a dataset, verify it and print a summary.
 - ``train``: train one model (default: causal HydraRec on ML-100K), write ``results.json``.
 - ``reproduce``: every kernel x direction x seed, and the comparison table.
+- ``search``: one grid of learning rates and batch sizes for every model, chosen on validation.
 
 Bad arguments give a usage message and exit code 2; errors the user can fix (missing data, bad
 files) give one clear line and exit code 1, never a traceback.
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from hydrarec_minimal import __version__
-from hydrarec_minimal.course import attention_check, data_cli, reproduce, train_cli
+from hydrarec_minimal.course import attention_check, data_cli, reproduce, search, train_cli
 from hydrarec_minimal.errors import UserError
 
 #: Command name -> the module that implements it.
@@ -29,6 +30,7 @@ COMMANDS = {
     "data": data_cli,
     "train": train_cli,
     "reproduce": reproduce,
+    "search": search,
 }
 
 

@@ -8,7 +8,9 @@ The command line (``python -m hydrarec_minimal train``), the reproduction script
 notebooks all go through ``run_experiment``, so every number in the course is produced by the
 same code. ``results`` holds: ``dataset``, ``protocol``, ``config``,
 ``metrics`` (``valid`` and ``test``, full ranking, keys ``HR@k``, ``NDCG@k``, ``MRR@k`` for
-k = 1, 5, 10, 20), ``num_users``, ``num_items``, ``num_interactions``, ``epochs_run``,
+k = 1, 5, 10, 20), ``metrics_with_history`` (the same with seen items kept as candidates),
+``test_ranks`` (each evaluated user's 0-based test rank under both protocols, in the order of
+``split.eval_users``: for paired comparisons), ``num_users``, ``num_items``, ``num_interactions``, ``epochs_run``,
 ``seconds_per_epoch`` (mean training time of one epoch, evaluation excluded), ``device``;
 and also the popularity baseline under the same protocol, sampled-ranking metrics (labelled),
 the per-epoch history and the data summary (which records a synthetic fallback).
@@ -27,14 +29,15 @@ from hydrarec_minimal import __version__
 from hydrarec_minimal.batches import evaluation_batches, training_batches
 from hydrarec_minimal.checkpoint import save_checkpoint
 from hydrarec_minimal.course.benchmark import describe_machine
-from hydrarec_minimal.data import SequenceDataset, describe_protocol
-from hydrarec_minimal.metrics import SAMPLED_NEGATIVES
+from hydrarec_minimal.data import PROTOCOL_WITH_HISTORY, SequenceDataset, describe_protocol
+from hydrarec_minimal.metrics import SAMPLED_NEGATIVES, metrics_from_ranks
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.outputs import check_output_file
 from hydrarec_minimal.train import (
     TrainConfig,
     choose_device,
     evaluate,
+    evaluation_ranks,
     fit,
     popularity_scorer,
     seed_everything,
@@ -48,15 +51,31 @@ def enough_negatives(dataset: SequenceDataset, needed: int = SAMPLED_NEGATIVES) 
 
 
 def full_ranking_metrics(
-    score_fn, dataset: SequenceDataset, config: ModelConfig, device: torch.device
+    score_fn,
+    dataset: SequenceDataset,
+    config: ModelConfig,
+    device: torch.device,
+    protocol: str = "full",
 ) -> dict[str, dict[str, float]]:
     """Full-ranking metrics of ``score_fn`` on the validation and test splits."""
     return {
-        stage: evaluate(
-            score_fn, evaluation_batches(dataset, stage, config), dataset.num_items, device=device
-        )
+        stage: metrics_from_ranks(user_ranks(score_fn, dataset, config, device, protocol, stage))
         for stage in ("valid", "test")
     }
+
+
+def user_ranks(
+    score_fn,
+    dataset: SequenceDataset,
+    config: ModelConfig,
+    device: torch.device,
+    protocol: str = "full",
+    stage: str = "test",
+) -> torch.Tensor:
+    """Long ``(users,)``: the 0-based rank of each evaluated user's target, in the order of
+    ``dataset.split.eval_users``."""
+    batches = evaluation_batches(dataset, stage, config)
+    return evaluation_ranks(score_fn, batches, dataset.num_items, protocol, device=device)
 
 
 def sampled_metrics(
@@ -114,13 +133,20 @@ def run_experiment(
     valid_batches = evaluation_batches(dataset, "valid", model_config)
     history = fit(model, train_batches, valid_batches, train_config)
     wall_seconds = time.perf_counter() - started
-    metrics = full_ranking_metrics(model.score_last, dataset, model_config, device)
+    both = ("full", "full-with-history")
+    metrics, with_history = (
+        full_ranking_metrics(model.score_last, dataset, model_config, device, protocol)
+        for protocol in both
+    )
+    ranks = {
+        protocol: user_ranks(model.score_last, dataset, model_config, device, protocol).tolist()
+        for protocol in both
+    }
     sampled = sampled_metrics(model.score_last, dataset, model_config, device, train_config.seed)
-    floor = full_ranking_metrics(
-        popularity_scorer(torch.as_tensor(dataset.popularity)),
-        dataset,
-        model_config,
-        torch.device("cpu"),
+    popularity = popularity_scorer(torch.as_tensor(dataset.popularity))
+    floor, floor_with_history = (
+        full_ranking_metrics(popularity, dataset, model_config, torch.device("cpu"), protocol)
+        for protocol in both
     )
     precision = "; bfloat16 mixed precision" if device.type == "cuda" else ""  # train.autocast_for
     results = {
@@ -132,8 +158,12 @@ def run_experiment(
             "train": asdict(train_config),
         },
         "metrics": metrics,
+        "protocol_with_history": PROTOCOL_WITH_HISTORY,
+        "metrics_with_history": with_history,
+        "test_ranks": ranks,
         "sampled_metrics": sampled,
         "popularity_baseline": floor,
+        "popularity_baseline_with_history": floor_with_history,
         "num_users": dataset.num_users,
         "num_items": dataset.num_items,
         "num_interactions": dataset.num_interactions,

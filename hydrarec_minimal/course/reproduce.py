@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
@@ -31,6 +33,7 @@ from hydrarec_minimal.course.train_cli import (
     configs_from_args,
     load_for_training,
 )
+from hydrarec_minimal.metrics import paired_bootstrap
 from hydrarec_minimal.model import DIRECTIONS, ModelConfig
 from hydrarec_minimal.outputs import check_output_file, check_output_folder, write_json, write_text
 from hydrarec_minimal.settings import quick_mode
@@ -44,6 +47,10 @@ MODEL_NAMES = {
     ("hydra", "bidirectional"): "HydraRec (bidirectional)",
 }
 TABLE_METRICS = ("HR@10", "NDCG@10", "MRR@10")
+#: The second protocol's column: seen items stay candidates (``data.PROTOCOL_WITH_HISTORY``).
+WITH_HISTORY = "NDCG@10 with history"
+#: Stored test ranks (``test_ranks`` of a results file) -> how tables name the protocol.
+PROTOCOL_LABELS = {"full": "history excluded", "full-with-history": "history kept"}
 COMPARISON_FILES = ("comparison.md", "comparison.csv")
 #: Config fields that are not settings of a comparison: what it varies, and what leaves the
 #: numbers unchanged (or is stated elsewhere: the device).
@@ -70,15 +77,21 @@ def comparison_table(runs: list[dict]) -> pd.DataFrame:
     Hydra (the baseline first, HydraRec last).
 
     Columns: model, attention, direction, seeds, ``<metric> mean``/``<metric> std`` for
-    HR@10, NDCG@10, MRR@10, ``s/epoch mean``/``std``, ``epochs mean``; then a popularity row
-    (its metrics do not depend on the seed). The std is the sample standard deviation (ddof=1).
+    HR@10, NDCG@10, MRR@10, the same for ``NDCG@10 with history`` (the second protocol; NaN
+    for results files without it), ``s/epoch``, ``epochs``, ``minutes`` (whole run) and
+    ``epoch cap mean``; then a popularity row (its metrics do not depend on the seed). The std
+    is the sample standard deviation (ddof=1).
     """
     rows = []
     for run in runs:
         model = run["config"]["model"]
         row = {"attention": model["attention"], "direction": model["direction"]}
         row |= {metric: run["metrics"]["test"][metric] for metric in TABLE_METRICS}
+        with_history = run.get("metrics_with_history", {}).get("test", {})
+        row[WITH_HISTORY] = with_history.get("NDCG@10", math.nan)
         row |= {"s/epoch": run["seconds_per_epoch"], "epochs": run["epochs_run"]}
+        row |= {"minutes": run.get("wall_seconds", math.nan) / 60}
+        row["epoch cap"] = run["config"].get("train", {}).get("epochs", math.nan)
         rows.append(row)
     frame = pd.DataFrame(rows)
     grouped = frame.groupby(["direction", "attention"], sort=False)
@@ -93,9 +106,59 @@ def comparison_table(runs: list[dict]) -> pd.DataFrame:
     names = [model_name(a, d) for a, d in zip(table.attention, table.direction, strict=True)]
     table.insert(0, "model", names)
     floor = runs[0]["popularity_baseline"]["test"]
+    floor_with_history = runs[0].get("popularity_baseline_with_history", {}).get("test", {})
     popularity = {"model": "Popularity (floor)", "attention": "-", "direction": "-"}
     popularity |= {f"{metric} mean": floor[metric] for metric in TABLE_METRICS}
+    popularity[f"{WITH_HISTORY} mean"] = floor_with_history.get("NDCG@10", math.nan)
     return pd.concat([table, pd.DataFrame([popularity])], ignore_index=True)
+
+
+def stored_ranks(runs: list[dict], attention: str, direction: str, protocol: str) -> np.ndarray:
+    """``(seeds, users)``: the test ranks stored by every run of one model, seeds in order.
+
+    ``KeyError`` if there is no such run or one has no stored ranks (an older results file).
+    """
+    chosen = sorted(
+        (run["config"]["train"]["seed"], run)
+        for run in runs
+        if (run["config"]["model"]["attention"], run["config"]["model"]["direction"])
+        == (attention, direction)
+    )
+    if not chosen:
+        raise KeyError(f"no runs of {model_name(attention, direction)}")
+    if any("test_ranks" not in run for _, run in chosen):
+        raise KeyError(f"runs of {model_name(attention, direction)} store no test ranks")
+    return np.array([run["test_ranks"][protocol] for _, run in chosen])
+
+
+def paired_differences(runs: list[dict], metric: str = "NDCG@10") -> pd.DataFrame:
+    """Each kernel minus softmax in the same direction: ``paired_bootstrap`` over users and
+    seeds, for both protocols. Columns: model, other, protocol, mean, low, high, verdict.
+    Empty when the runs store no test ranks."""
+    rows = []
+    kinds = {(r["config"]["model"]["attention"], r["config"]["model"]["direction"]) for r in runs}
+    for direction in DIRECTIONS:
+        for attention in ATTENTION_KERNELS:
+            if attention == "softmax" or {(attention, direction), ("softmax", direction)} - kinds:
+                continue
+            for protocol, label in PROTOCOL_LABELS.items():
+                try:
+                    ranks = [stored_ranks(runs, a, direction, protocol) for a in (attention, "softmax")]
+                except KeyError:
+                    continue
+                difference = paired_bootstrap(*ranks, metric=metric)
+                rows.append(
+                    {
+                        "model": model_name(attention, direction),
+                        "other": model_name("softmax", direction),
+                        "protocol": label,
+                        "mean": difference.mean,
+                        "low": difference.low,
+                        "high": difference.high,
+                        "verdict": difference.verdict,
+                    }
+                )
+    return pd.DataFrame(rows, columns=["model", "other", "protocol", "mean", "low", "high", "verdict"])
 
 
 def default_settings() -> dict[str, object]:
@@ -141,13 +204,33 @@ def markdown_table(table: pd.DataFrame) -> str:
             return "–"
         return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
-    header = "| model | " + " | ".join(TABLE_METRICS) + " | s / epoch | epochs | seeds |"
-    lines = [header, "|" + "---|" * (len(TABLE_METRICS) + 4)]
+    header = (
+        "| model | " + " | ".join(TABLE_METRICS) + f" | {WITH_HISTORY} | s / epoch | epochs "
+        "| epoch cap | minutes | seeds |"
+    )
+    lines = [header, "|" + "---|" * (len(TABLE_METRICS) + 7)]
     for _, row in table.iterrows():
-        cells = [cell(row, metric, 4) for metric in TABLE_METRICS]
+        cells = [cell(row, metric, 4) for metric in (*TABLE_METRICS, WITH_HISTORY)]
         cells += [cell(row, "s/epoch", 2), cell(row, "epochs", 1)]
+        cap = row.get("epoch cap mean")
+        cells += ["–" if pd.isna(cap) else f"{cap:.0f}", cell(row, "minutes", 1)]
         seeds = "–" if pd.isna(row.get("seeds")) else str(int(row["seeds"]))
         lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {seeds} |")
+    return "\n".join(lines)
+
+
+def markdown_differences(differences: pd.DataFrame, metric: str = "NDCG@10") -> str:
+    """``paired_differences`` as a Markdown table: mean [low, high] and the verdict."""
+    lines = [
+        f"| model | minus | protocol | {metric} difference [95% interval] | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for _, row in differences.iterrows():
+        interval = f"{row['mean']:+.4f} [{row['low']:+.4f}, {row['high']:+.4f}]"
+        lines.append(
+            f"| {row['model']} | {row['other']} | {row['protocol']} | {interval} "
+            f"| {row['verdict']} |"
+        )
     return "\n".join(lines)
 
 
@@ -163,11 +246,22 @@ def write_comparison(output_dir: str | Path) -> str:
     settings = "the defaults of `train`" + (f", except {', '.join(changed)}" if changed else "")
     text = (
         f"Protocol: {first['protocol']}\n\n"
-        f"Test split, mean ± std over seeds; seconds per training epoch on {first['device']}; "
-        f"epochs = epochs run before early stopping on validation NDCG@10. "
-        f"Settings: {settings}.\n\n"
+        f"Test split, mean ± std over seeds; seconds per training epoch and minutes per whole "
+        f"run on {first['device']}; epochs = epochs run before early stopping on validation "
+        f"NDCG@10. Settings: {settings}.\n\n"
         f"{markdown_table(table)}\n"
     )
+    if "metrics_with_history" in first:
+        text += f"\n{WITH_HISTORY}: {first['protocol_with_history']}\n"
+    differences = paired_differences(runs)
+    if not differences.empty:
+        text += (
+            "\nEach model minus its softmax counterpart, test NDCG@10: the mean difference over "
+            "users and seeds, with a paired bootstrap 95% interval (users resampled together, "
+            "each model's seeds resampled; 2,000 resamples). Verdict: better or worse when the "
+            "interval excludes 0, else level.\n\n"
+            f"{markdown_differences(differences)}\n"
+        )
     markdown, csv = (output_dir / name for name in COMPARISON_FILES)
     write_text(markdown, text)
     write_text(csv, table.to_csv(index=False))

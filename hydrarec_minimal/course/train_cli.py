@@ -163,10 +163,12 @@ def run(args: argparse.Namespace) -> int:
     write_json(output, results)
     print(f"Protocol: {results['protocol']}")
     print(f"Model: {args.attention}, {args.direction}; seed {args.seed}; {results['device']}")
-    print(f"  epochs run {results['epochs_run']} (best {results['best_epoch']}), ", end="")
-    print(f"{results['seconds_per_epoch']:.2f} s per training epoch")
-    print(f"  test (full ranking)  {format_metrics(results['metrics']['test'])}")
-    print(f"  popularity floor     {format_metrics(results['popularity_baseline']['test'])}")
+    print(f"  epochs run {results['epochs_run']} of {train_config.epochs} ", end="")
+    print(f"(best {results['best_epoch']}), {results['seconds_per_epoch']:.2f} s per training ", end="")
+    print(f"epoch, {results['wall_seconds'] / 60:.1f} minutes in all")
+    print(f"  test (full ranking, history excluded)  {format_metrics(results['metrics']['test'])}")
+    print(f"  test (full ranking, history kept)      {format_metrics(results['metrics_with_history']['test'])}")
+    print(f"  popularity floor (history excluded)    {format_metrics(results['popularity_baseline']['test'])}")
     print(f"Results written to {output}")
     return 0
 
