@@ -15,6 +15,10 @@ The two models alternate epoch by epoch, so that a slow moment of the machine hi
 best epoch of each is reported. Peak memory is that of one training step
 (``hydrarec_minimal.course.benchmark.peak_memory``: tensors allocated through PyTorch, CPU).
 
+SASRec runs twice: with the package's softmax kernel (``is_causal``, no mask: the fair
+baseline) and with the square-mask kernel it used before (``square_mask_softmax.py``), so
+that one run shows the ratios before and after side by side.
+
 Writes ``benchmarks/results/epoch_<device>.csv`` and prints the ratios (the target: HydraRec no
 slower at 200, at least 3x faster at 1,024). ``--fused`` adds a third model, HydraRec with its
 attention compiled by ``torch.compile`` (``fast.fused.fused_hydra_attention``; its first epochs
@@ -44,10 +48,16 @@ from hydrarec_minimal.course.scaling import (
 )
 from hydrarec_minimal.fast.fused import fused_hydra_attention
 from hydrarec_minimal.train import LOSSES, train_one_epoch
+from square_mask_softmax import softmax_with_square_mask  # this folder's: the "before" form
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HYDRA, FUSED, SASREC = "HydraRec (causal)", "HydraRec (causal, fused)", "SASRec"
-MODELS = {HYDRA: {"attention": "hydra"}, SASREC: {"attention": "softmax"}}
+SQUARE = "SASRec (square mask)"
+MODELS = {
+    HYDRA: {"attention": "hydra"},
+    SASREC: {"attention": "softmax"},
+    SQUARE: {"attention": "softmax", "kernel": softmax_with_square_mask},
+}
 FUSED_MODEL = {FUSED: {"attention": "hydra", "kernel": fused_hydra_attention}}
 
 
@@ -115,11 +125,12 @@ def main() -> None:
         seconds = group.set_index("model").seconds_per_epoch
         memory = group.set_index("model").peak_bytes_per_step
         for hydra in [name for name in (HYDRA, FUSED) if name in seconds]:
-            print(
-                f"loss={loss}, max_len={n}: SASRec / {hydra} seconds per epoch = "
-                f"{seconds[SASREC] / seconds[hydra]:.2f}x, peak memory per step = "
-                f"{memory[SASREC] / memory[hydra]:.2f}x"
-            )
+            for sasrec in (SQUARE, SASREC):
+                print(
+                    f"loss={loss}, max_len={n}: {sasrec} / {hydra} seconds per epoch = "
+                    f"{seconds[sasrec] / seconds[hydra]:.2f}x, peak memory per step = "
+                    f"{memory[sasrec] / memory[hydra]:.2f}x"
+                )
 
 
 if __name__ == "__main__":

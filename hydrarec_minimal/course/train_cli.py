@@ -1,7 +1,7 @@
 """``python -m hydrarec_minimal train``: train one model and write ``results.json``.
 
     python -m hydrarec_minimal train --dataset ml-100k --attention hydra --direction causal \\
-        --epochs 50 --seed 0 --output results.json
+        --seed 0 --output results.json
 
 Defaults train causal HydraRec on ML-100K. softmax + causal is SASRec, softmax +
 bidirectional is BERT4Rec. The numbers printed and stored are full-ranking metrics under the
