@@ -1,10 +1,11 @@
 """Checkers for the exercises of notebooks 01-04: ``check_<name>(your_function)``.
 
 Each checker calls your function on several inputs and compares what it returns with the right
-answer. It returns True when every case passes, prints "not attempted yet" and returns False
-while your function is still the stub (it raises ``NotImplementedError`` or returns None), and
-raises ``ExerciseError`` (an ``AssertionError``) naming the first failing case and a hint
-otherwise. One solution to each is in ``course.solutions`` (``show_solution(name)``).
+answer. It prints a line starting "✓" when every case passes, a line starting "○" ("not
+attempted yet") while your function is still the stub (it raises ``NotImplementedError`` or
+returns None), and raises ``ExerciseError`` (an ``AssertionError``) naming the first failing
+case and a hint otherwise. It returns nothing, so a notebook cell shows only that line. One
+solution to each is in ``course.solutions`` (``show_solution(name)``).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def _call(fn: Callable, *args):
 def _checker(name: str, passed: str):
     """Turn ``check(fn)`` (raises ExerciseError when wrong) into a checker with the messages."""
 
-    def decorate(check: Callable[[Callable], None]) -> Callable[[Callable], bool]:
-        def checker(fn: Callable) -> bool:
+    def decorate(check: Callable[[Callable], None]) -> Callable[[Callable], None]:
+        def checker(fn: Callable) -> None:
             try:
                 check(fn)
             except _NotAttempted:
@@ -52,9 +53,8 @@ def _checker(name: str, passed: str):
                     f'cell; stuck? show_solution("{name}") prints one solution '
                     "(hydrarec_minimal/course/solutions.py)."
                 )
-                return False
+                return
             print(f"✓ {name}: {passed}")
-            return True
 
         checker.__name__ = check.__name__
         checker.__doc__ = check.__doc__
