@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from hydrarec_minimal.course.study_time import study_time
 from hydrarec_minimal.settings import RELEASE_TAG, REPOSITORY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,3 +186,64 @@ def test_hidden_solution_cells_are_code_that_runs(path):
     for cell in read(path).cells:
         if cell.metadata.get("jupyter", {}).get("source_hidden"):
             assert cell.cell_type == "code" and cell.execution_count is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebooks 01-04: short cells, exercises with checkers, a stated study time
+# ----------------------------------------------------------------------------------------------
+
+#: The notebooks held to these rules.
+RULED = [path for path in NOTEBOOKS if path.name[:2] in {"01", "02", "03", "04"}]
+MAX_MARKDOWN_WORDS = 250
+CHECKER_CALL = re.compile(r"^check_(\w+)\(\1\)\s*$", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", RULED, ids=lambda path: path.name)
+def test_no_markdown_cell_is_longer_than_250_words(path):
+    for index, text in enumerate(markdown(read(path))):
+        words = len(text.split())
+        assert words <= MAX_MARKDOWN_WORDS, f"{path.name}, markdown cell {index}: {words} words"
+
+
+@pytest.mark.parametrize("path", RULED, ids=lambda path: path.name)
+def test_exercises_are_stubs_followed_by_a_checker_that_says_not_attempted(path):
+    """The committed run holds the stubs, so each checker printed its "not attempted yet"."""
+    notebook = read(path)
+    assert "## Exercises" in "\n".join(markdown(notebook)), f"{path.name}: no '## Exercises'"
+    cells = notebook.cells
+    checked = []
+    for index, cell in enumerate(cells):
+        match = CHECKER_CALL.search(cell.source) if cell.cell_type == "code" else None
+        if not match:
+            continue
+        name = match.group(1)
+        stub = cells[index - 1]
+        assert stub.cell_type == "code" and f"def {name}(" in stub.source, (
+            f"{path.name}: check_{name} must follow the cell defining {name}"
+        )
+        assert "raise NotImplementedError" in stub.source, f"{path.name}: {name} is not a stub"
+        assert "# NBVAL_CHECK_OUTPUT" in cell.source, f"{path.name}: nbval must check check_{name}"
+        printed = "".join(output.get("text", "") for output in cell.outputs)
+        assert f"○ {name}: not attempted yet" in printed, (
+            f"{path.name}: check_{name} printed {printed!r}"
+        )
+        checked.append(name)
+    assert 2 <= len(checked) <= 3, f"{path.name}: {len(checked)} exercises with a checker"
+
+
+def stated_minutes(notebook: nbformat.NotebookNode) -> int:
+    found = re.search(r"\*\*Time to study:\*\* about (\d+) minutes", notebook.cells[0].source)
+    assert found, "the first cell must state '**Time to study:** about N minutes'"
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize("path", RULED, ids=lambda path: path.name)
+def test_the_stated_study_time_is_the_estimate_and_the_readme_says_the_same(path):
+    notebook = read(path)
+    assert stated_minutes(notebook) == study_time(notebook).minutes, path.name
+    row = next(
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if f"]({path.relative_to(ROOT)})" in line
+    )
+    assert f"| {stated_minutes(notebook)} min |" in row, f"README's course map row for {path.name}"

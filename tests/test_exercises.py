@@ -1,0 +1,151 @@
+"""Every exercise checker passes its solution, reports a stub as not attempted, and rejects at
+least one plausible wrong answer (a checker that cannot fail checks nothing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hydrarec_minimal.attention import hydra_attention
+from hydrarec_minimal.course import exercises, solutions
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+def swapped_orders(n, d):
+    return solutions.product_order_costs(n, d)[::-1]
+
+
+def left_first(q, k, v):
+    weights = (F.elu(q) + 1) @ (F.elu(k) + 1).transpose(-2, -1)
+    return weights / weights.sum(dim=-1, keepdim=True) @ v
+
+
+def unnormalised_right_first(q, k, v):
+    return (F.elu(q) + 1) @ ((F.elu(k) + 1).transpose(-2, -1) @ v)
+
+
+def slope_without_logs(n, seconds):
+    return float(np.polyfit(n, seconds, 1)[0])
+
+
+def output_before_update(state, q_t, k_t, v_t):
+    out = F.normalize(q_t, dim=-1) * state
+    return state + F.normalize(k_t, dim=-1) * v_t, out
+
+
+def hydra_itself(q, k, v):
+    return hydra_attention(q, k, v)
+
+
+def right_always_harmless(side, causal):
+    return side == "right"
+
+
+def without_the_diagonal(n):
+    return torch.ones(n, n, dtype=torch.bool).tril(-1)
+
+
+def transposed_mask(n):
+    return torch.ones(n, n, dtype=torch.bool).triu()
+
+
+def never_leaks(attention):
+    return False
+
+
+def only_the_last_token(attention):
+    """Perturbs only the last token and looks only at the first output: misses a t + 1 leak."""
+    q, k, v = torch.randn(3, 2, 8, 4, dtype=torch.float64)
+    changed = [x.clone() for x in (q, k, v)]
+    for x in changed:
+        x[:, -1] = 100.0
+    return not torch.equal(attention(q, k, v)[:, 0], attention(*changed)[:, 0])
+
+
+def includes_token_t(attention):
+    """Perturbs token t itself too: every kernel 'leaks'."""
+    q, k, v = torch.randn(3, 2, 8, 4, dtype=torch.float64)
+    changed = [x.clone() for x in (q, k, v)]
+    for x in changed:
+        x[:, 3:] = 100.0
+    return not torch.equal(attention(q, k, v)[:, :4], attention(*changed)[:, :4])
+
+
+def prefix_instead_of_suffix(q, k, v, grad_out, causal):
+    weighted = grad_out * F.normalize(q, dim=-1)
+    reach = weighted.cumsum(-2) if causal else weighted.sum(-2, keepdim=True)
+    return reach * F.normalize(k, dim=-1)
+
+
+def swapped_targets(sequence):
+    return sequence[:-2], sequence[-1], sequence[-2]
+
+
+def pessimistic(scores, targets):
+    return ((scores >= scores.gather(1, targets[:, None])).sum(1) - 1).double()
+
+
+def optimistic(scores, targets):
+    return (scores > scores.gather(1, targets[:, None])).sum(1).double()
+
+
+EXERCISES = {
+    "product_order_costs": [swapped_orders, lambda n, d: (n * n * d, n * d * d)],
+    "linear_attention_right_first": [left_first, unnormalised_right_first],
+    "loglog_exponent": [slope_without_logs],
+    "hydra_step": [output_before_update],
+    "per_head_cosine": [hydra_itself],
+    "padding_is_harmless": [right_always_harmless],
+    "causal_allowed": [without_the_diagonal, transposed_mask],
+    "sees_the_future": [never_leaks, only_the_last_token, includes_token_t],
+    "hydra_grad_v": [prefix_instead_of_suffix],
+    "leave_one_out": [swapped_targets],
+    "expected_rank_random_ties": [pessimistic, optimistic],
+}
+
+
+def checker(name):
+    return getattr(exercises, f"check_{name}")
+
+
+def test_every_solution_has_a_checker_and_wrong_answers():
+    assert set(EXERCISES) == {function.__name__ for function in solutions.SOLVED}
+    assert set(exercises.__all__) - {"ExerciseError"} == {f"check_{name}" for name in EXERCISES}
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_the_solution_passes(name, capsys):
+    checker(name)(getattr(solutions, name))
+    assert capsys.readouterr().out.startswith(f"✓ {name}:")
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_a_stub_is_not_attempted_yet(name, capsys):
+    for unwritten in (stub, lambda *args: None):
+        checker(name)(unwritten)
+        out = capsys.readouterr().out
+        assert out.startswith(f"○ {name}: not attempted yet") and f'show_solution("{name}")' in out
+
+
+@pytest.mark.parametrize(
+    "name, wrong",
+    [(name, wrong) for name, answers in EXERCISES.items() for wrong in answers],
+    ids=lambda x: getattr(x, "__name__", x),
+)
+def test_a_wrong_answer_is_rejected_with_a_hint(name, wrong):
+    with pytest.raises(exercises.ExerciseError, match="hint"):
+        checker(name)(wrong)
+
+
+def test_show_solution_prints_the_source(capsys):
+    solutions.show_solution("hydra_step")
+    assert "def hydra_step(" in capsys.readouterr().out
+    solutions.show_solution(solutions.causal_allowed)
+    assert "tril" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="no solution"):
+        solutions.show_solution("nothing")
