@@ -106,8 +106,8 @@ def test_write_comparison_states_the_settings_that_differ(tmp_path):
     (tmp_path / "runs").mkdir()
     for index, run in enumerate(RUNS):
         path = tmp_path / "runs" / f"run{index}.json"
-        path.write_text(json.dumps(with_settings(run, epochs=200)))
-    assert "Settings: the defaults of `train`, except epochs = 200.\n" in write_comparison(tmp_path)
+        path.write_text(json.dumps(with_settings(run, epochs=300)))
+    assert "Settings: the defaults of `train`, except epochs = 300.\n" in write_comparison(tmp_path)
 
 
 @pytest.mark.parametrize("case", ["under a file", "a file"])
@@ -124,3 +124,14 @@ def test_reproduce_checks_its_output_folder_before_training(case, tmp_path, monk
     runs = output_dir / "runs"
     assert captured.err.startswith(f"error: cannot write the results files to {runs}: ")
     assert "notes.txt is a file, not a folder" in captured.err
+
+
+def test_models_trained_at_their_own_settings_are_named_with_them(tmp_path):
+    (tmp_path / "runs").mkdir()
+    for index, (attention, lr) in enumerate([("hydra", 0.001), ("softmax", 0.003)]):
+        run = fake_run(attention, "causal", 0.1, 1.0)
+        run["config"]["train"] = {"lr": lr}
+        (tmp_path / "runs" / f"run{index}.json").write_text(json.dumps(run))
+    text = write_comparison(tmp_path)
+    assert "Settings: per model, HydraRec (causal): the defaults of `train`; " in text
+    assert "SASRec: lr = 0.003.\n" in text

@@ -195,6 +195,18 @@ def changed_settings(runs: list[dict]) -> list[str]:
     return changed
 
 
+def settings_per_model(runs: list[dict]) -> list[str]:
+    """``["SASRec: lr = 0.003, batch_size = 16", ...]``: each model's ``changed_settings``."""
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        model = run["config"]["model"]
+        groups.setdefault(model_name(model["attention"], model["direction"]), []).append(run)
+    return [
+        f"{name}: {', '.join(changed_settings(group)) or 'the defaults of `train`'}"
+        for name, group in groups.items()
+    ]
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     """The comparison as a Markdown table with ``mean ± std`` cells."""
 
@@ -244,6 +256,8 @@ def write_comparison(output_dir: str | Path) -> str:
     first = runs[0]
     changed = changed_settings(runs)
     settings = "the defaults of `train`" + (f", except {', '.join(changed)}" if changed else "")
+    if any(" / " in line for line in changed):  # models trained differently: say which how
+        settings = "per model, " + "; ".join(settings_per_model(runs))
     text = (
         f"Protocol: {first['protocol']}\n\n"
         f"Test split, mean ± std over seeds; seconds per training epoch and minutes per whole "
@@ -252,14 +266,12 @@ def write_comparison(output_dir: str | Path) -> str:
         f"{markdown_table(table)}\n"
     )
     if "metrics_with_history" in first:
-        text += f"\n{WITH_HISTORY}: {first['protocol_with_history']}\n"
+        text += f"\n{WITH_HISTORY}: the user's history stays among the candidates.\n"
     differences = paired_differences(runs)
     if not differences.empty:
         text += (
-            "\nEach model minus its softmax counterpart, test NDCG@10: the mean difference over "
-            "users and seeds, with a paired bootstrap 95% interval (users resampled together, "
-            "each model's seeds resampled; 2,000 resamples). Verdict: better or worse when the "
-            "interval excludes 0, else level.\n\n"
+            "\nMinus the softmax model: mean over users and seeds, paired bootstrap 95% "
+            "interval; better or worse when it excludes 0.\n\n"
             f"{markdown_differences(differences)}\n"
         )
     markdown, csv = (output_dir / name for name in COMPARISON_FILES)
