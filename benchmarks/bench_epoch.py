@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from square_mask_softmax import softmax_with_square_mask  # this folder's: the "before" form
 from torch.utils.data import DataLoader
 
 from hydrarec_minimal.batches import CausalTrainingSet
@@ -48,7 +49,6 @@ from hydrarec_minimal.course.scaling import (
 )
 from hydrarec_minimal.fast.fused import fused_hydra_attention
 from hydrarec_minimal.train import LOSSES, train_one_epoch
-from square_mask_softmax import softmax_with_square_mask  # this folder's: the "before" form
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HYDRA, FUSED, SASREC = "HydraRec (causal)", "HydraRec (causal, fused)", "SASRec"

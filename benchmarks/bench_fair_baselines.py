@@ -21,11 +21,11 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+from square_mask_softmax import softmax_with_square_mask  # this folder's: the "before" form
 
 from hydrarec_minimal.course.benchmark import describe_machine, steady_allocator
 from hydrarec_minimal.course.kv_cache import step_costs
 from hydrarec_minimal.course.scaling import build_model, sweep_model_lengths
-from square_mask_softmax import softmax_with_square_mask  # this folder's: the "before" form
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,7 +38,9 @@ def whole_model(lengths: list[int], repeats: int) -> pd.DataFrame:
                 ["softmax"], lengths, batch=4, direction=direction, repeats=repeats, kernel=kernel
             )
             tables.append(sweep.assign(kind=f"softmax ({label})", direction=direction))
-        sweep = sweep_model_lengths(["hydra"], lengths, batch=4, direction=direction, repeats=repeats)
+        sweep = sweep_model_lengths(
+            ["hydra"], lengths, batch=4, direction=direction, repeats=repeats
+        )
         tables.append(sweep.assign(direction=direction))
     return pd.concat(tables, ignore_index=True)
 
@@ -58,10 +60,14 @@ def main() -> None:
         rows = group.set_index("kind")
         for what in ("train", "infer"):
             before, after = (
-                rows.at[f"softmax ({label})", f"{what}_seconds"] / rows.at["hydra", f"{what}_seconds"]
+                rows.at[f"softmax ({label})", f"{what}_seconds"]
+                / rows.at["hydra", f"{what}_seconds"]
                 for label in ("square mask", "package")
             )
-            print(f"{direction:>13} n={n:<5} {what:<5} softmax / hydra: before {before:6.2f}x  after {after:6.2f}x")
+            print(
+                f"{direction:>13} n={n:<5} {what:<5} softmax / hydra: "
+                f"before {before:6.2f}x  after {after:6.2f}x"
+            )
     longest = max(args.stream) + 1
     hydra, sasrec = (build_model(kind, longest) for kind in ("hydra", "softmax"))
     streams = pd.concat(

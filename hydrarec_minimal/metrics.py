@@ -114,7 +114,7 @@ class PairedDifference:
 
     @property
     def verdict(self) -> str:
-        """"better" / "worse" when the interval excludes 0, else "level" (A relative to B)."""
+        """ "better" / "worse" when the interval excludes 0, else "level" (A relative to B)."""
         return "better" if self.low > 0 else "worse" if self.high < 0 else "level"
 
 
@@ -147,6 +147,4 @@ def paired_bootstrap(
         differences[r] = a[runs_a][:, chosen].mean() - b[runs_b][:, chosen].mean()
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(differences, [tail, 100 - tail])
-    return PairedDifference(
-        float(a.mean() - b.mean()), float(low), float(high), metric, confidence
-    )
+    return PairedDifference(float(a.mean() - b.mean()), float(low), float(high), metric, confidence)

@@ -107,7 +107,9 @@ def test_per_user_metric_by_hand_and_its_errors():
     ranks = np.array([0, 1, 9, 10])
     assert per_user_metric(ranks, "HR@10").tolist() == [1, 1, 1, 0]
     assert per_user_metric(ranks, "MRR@10").tolist() == [1, 0.5, 0.1, 0]
-    np.testing.assert_allclose(per_user_metric(ranks, "NDCG@10"), [1, 1 / math.log2(3), 1 / math.log2(11), 0])
+    np.testing.assert_allclose(
+        per_user_metric(ranks, "NDCG@10"), [1, 1 / math.log2(3), 1 / math.log2(11), 0]
+    )
     for bad in ("AUC@10", "NDCG", "NDCG@k"):
         with pytest.raises(ValueError, match="HR@k, NDCG@k or MRR@k"):
             per_user_metric(ranks, bad)

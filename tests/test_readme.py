@@ -107,7 +107,8 @@ def test_documents_speak_of_the_project_alone(document):
 
 def test_the_committed_comparisons_are_the_known_experiments():
     assert COMPARISONS == [
-        "ml-100k", "ml-100k-50-epochs", "ml-100k-ce-chunked", "ml-100k-cloze-200-epochs", "ml-100k-fused-attention",
+        "ml-100k", "ml-100k-50-epochs", "ml-100k-ce-chunked", "ml-100k-cloze-200-epochs",
+        "ml-100k-fused-attention",
         "ml-100k-last-item-samples", "ml-100k-previous-item", "ml-100k-previous-item-causal",
         "ml-100k-previous-item-random-masks-only",
     ]  # fmt: skip

@@ -28,7 +28,9 @@ def write(tmp_path, run: dict) -> None:
     train = run["config"]["train"]
     folder = setting_folder(tmp_path, train["lr"], train["batch_size"]) / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{run['config']['model']['attention']}-causal-seed0.json").write_text(json.dumps(run))
+    (folder / f"{run['config']['model']['attention']}-causal-seed0.json").write_text(
+        json.dumps(run)
+    )
 
 
 def test_each_model_gets_its_best_validation_setting_whatever_the_test_says(tmp_path):

@@ -10,7 +10,8 @@ same code. ``results`` holds: ``dataset``, ``protocol``, ``config``,
 ``metrics`` (``valid`` and ``test``, full ranking, keys ``HR@k``, ``NDCG@k``, ``MRR@k`` for
 k = 1, 5, 10, 20), ``metrics_with_history`` (the same with seen items kept as candidates),
 ``test_ranks`` (each evaluated user's 0-based test rank under both protocols, in the order of
-``split.eval_users``: for paired comparisons), ``num_users``, ``num_items``, ``num_interactions``, ``epochs_run``,
+``split.eval_users``: for paired comparisons), ``num_users``, ``num_items``,
+``num_interactions``, ``epochs_run``,
 ``seconds_per_epoch`` (mean training time of one epoch, evaluation excluded), ``device``;
 and also the popularity baseline under the same protocol, sampled-ranking metrics (labelled),
 the per-epoch history and the data summary (which records a synthetic fallback).

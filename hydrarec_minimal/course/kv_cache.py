@@ -120,7 +120,9 @@ def step_costs(
         timings = time_calls(calls, repeats=repeats)
     rows = []
     for n in lengths:
-        hydra_seconds, sasrec_seconds = (timings[n, way].best / users for way in ("hydra", "sasrec"))
+        hydra_seconds, sasrec_seconds = (
+            timings[n, way].best / users for way in ("hydra", "sasrec")
+        )
         rows.append(
             {
                 "n": n,

@@ -143,7 +143,9 @@ def paired_differences(runs: list[dict], metric: str = "NDCG@10") -> pd.DataFram
                 continue
             for protocol, label in PROTOCOL_LABELS.items():
                 try:
-                    ranks = [stored_ranks(runs, a, direction, protocol) for a in (attention, "softmax")]
+                    ranks = [
+                        stored_ranks(runs, a, direction, protocol) for a in (attention, "softmax")
+                    ]
                 except KeyError:
                     continue
                 difference = paired_bootstrap(*ranks, metric=metric)
@@ -158,7 +160,9 @@ def paired_differences(runs: list[dict], metric: str = "NDCG@10") -> pd.DataFram
                         "verdict": difference.verdict,
                     }
                 )
-    return pd.DataFrame(rows, columns=["model", "other", "protocol", "mean", "low", "high", "verdict"])
+    return pd.DataFrame(
+        rows, columns=["model", "other", "protocol", "mean", "low", "high", "verdict"]
+    )
 
 
 def default_settings() -> dict[str, object]:

@@ -164,11 +164,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"Protocol: {results['protocol']}")
     print(f"Model: {args.attention}, {args.direction}; seed {args.seed}; {results['device']}")
     print(f"  epochs run {results['epochs_run']} of {train_config.epochs} ", end="")
-    print(f"(best {results['best_epoch']}), {results['seconds_per_epoch']:.2f} s per training ", end="")
+    print(
+        f"(best {results['best_epoch']}), {results['seconds_per_epoch']:.2f} s per training ",
+        end="",
+    )
     print(f"epoch, {results['wall_seconds'] / 60:.1f} minutes in all")
-    print(f"  test (full ranking, history excluded)  {format_metrics(results['metrics']['test'])}")
-    print(f"  test (full ranking, history kept)      {format_metrics(results['metrics_with_history']['test'])}")
-    print(f"  popularity floor (history excluded)    {format_metrics(results['popularity_baseline']['test'])}")
+    for label, key in [
+        ("test (full ranking, history excluded)", "metrics"),
+        ("test (full ranking, history kept)", "metrics_with_history"),
+        ("popularity floor (history excluded)", "popularity_baseline"),
+    ]:
+        print(f"  {label:<39}{format_metrics(results[key]['test'])}")
     print(f"Results written to {output}")
     return 0
 
