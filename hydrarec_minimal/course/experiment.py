@@ -51,18 +51,20 @@ def enough_negatives(dataset: SequenceDataset, needed: int = SAMPLED_NEGATIVES) 
     return dataset.num_items - longest - 1 >= needed
 
 
-def full_ranking_metrics(
+def full_ranking(
     score_fn,
     dataset: SequenceDataset,
     config: ModelConfig,
     device: torch.device,
     protocol: str = "full",
-) -> dict[str, dict[str, float]]:
-    """Full-ranking metrics of ``score_fn`` on the validation and test splits."""
-    return {
-        stage: metrics_from_ranks(user_ranks(score_fn, dataset, config, device, protocol, stage))
+) -> tuple[dict[str, dict[str, float]], torch.Tensor]:
+    """Full-ranking metrics of ``score_fn`` on the validation and test splits, and the test
+    ranks they come from (``user_ranks``), each split scored once."""
+    ranks = {
+        stage: user_ranks(score_fn, dataset, config, device, protocol, stage)
         for stage in ("valid", "test")
     }
+    return {stage: metrics_from_ranks(r) for stage, r in ranks.items()}, ranks["test"]
 
 
 def user_ranks(
@@ -135,19 +137,13 @@ def run_experiment(
     history = fit(model, train_batches, valid_batches, train_config)
     wall_seconds = time.perf_counter() - started
     both = ("full", "full-with-history")
-    metrics, with_history = (
-        full_ranking_metrics(model.score_last, dataset, model_config, device, protocol)
-        for protocol in both
-    )
-    ranks = {
-        protocol: user_ranks(model.score_last, dataset, model_config, device, protocol).tolist()
-        for protocol in both
-    }
+    ranked = {p: full_ranking(model.score_last, dataset, model_config, device, p) for p in both}
+    metrics, with_history = (ranked[p][0] for p in both)
+    ranks = {p: ranked[p][1].tolist() for p in both}
     sampled = sampled_metrics(model.score_last, dataset, model_config, device, train_config.seed)
     popularity = popularity_scorer(torch.as_tensor(dataset.popularity))
     floor, floor_with_history = (
-        full_ranking_metrics(popularity, dataset, model_config, torch.device("cpu"), protocol)
-        for protocol in both
+        full_ranking(popularity, dataset, model_config, torch.device("cpu"), p)[0] for p in both
     )
     precision = "; bfloat16 mixed precision" if device.type == "cuda" else ""  # train.autocast_for
     results = {

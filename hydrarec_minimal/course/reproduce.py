@@ -119,16 +119,19 @@ def stored_ranks(runs: list[dict], attention: str, direction: str, protocol: str
     ``KeyError`` if there is no such run or one has no stored ranks (an older results file).
     """
     chosen = sorted(
-        (run["config"]["train"]["seed"], run)
-        for run in runs
-        if (run["config"]["model"]["attention"], run["config"]["model"]["direction"])
-        == (attention, direction)
+        (
+            run
+            for run in runs
+            if (run["config"]["model"]["attention"], run["config"]["model"]["direction"])
+            == (attention, direction)
+        ),
+        key=lambda run: run["config"]["train"]["seed"],
     )
     if not chosen:
         raise KeyError(f"no runs of {model_name(attention, direction)}")
-    if any("test_ranks" not in run for _, run in chosen):
+    if any("test_ranks" not in run for run in chosen):
         raise KeyError(f"runs of {model_name(attention, direction)} store no test ranks")
-    return np.array([run["test_ranks"][protocol] for _, run in chosen])
+    return np.array([run["test_ranks"][protocol] for run in chosen])
 
 
 def paired_differences(runs: list[dict], metric: str = "NDCG@10") -> pd.DataFrame:

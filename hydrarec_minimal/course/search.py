@@ -74,6 +74,8 @@ def markdown_search(table: pd.DataFrame) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run every missing (setting, model), then write and print ``search.md``."""
     output_dir = Path(args.output_dir)
+    parser = argparse.ArgumentParser()  # each setting is one reproduce command line
+    reproduce.configure(parser)
     for lr in args.lrs:
         for batch_size in args.batch_sizes:
             argv = [
@@ -83,8 +85,6 @@ def run(args: argparse.Namespace) -> int:
                 "--dataset", args.dataset, "--attentions", *args.attentions,
                 "--directions", *args.directions, *(["--quiet"] if args.quiet else []),
             ]  # fmt: skip
-            parser = argparse.ArgumentParser()
-            reproduce.configure(parser)
             setting = parser.parse_args(argv)
             setting.parser = args.parser
             reproduce.run(setting)
