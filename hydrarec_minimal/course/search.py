@@ -8,6 +8,7 @@ runs ``reproduce`` once per (lr, batch size), seed 0, into ``OUTPUT_DIR/lr<lr>-b
 then writes ``OUTPUT_DIR/search.md``: each model's best validation NDCG@10 under every setting
 and the setting it does best with. The test split is never read to choose. The grid and its
 budget (epoch cap, patience) are the same for every model. Runs already on disk are kept.
+``--previous-item`` and ``--last-item-prob`` pass through to every run (a variant's search).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     output_dir = Path(args.output_dir)
     parser = argparse.ArgumentParser()  # each setting is one reproduce command line
     reproduce.configure(parser)
+    variant = ["--previous-item"] if args.previous_item else []
+    if args.last_item_prob is not None:
+        variant += ["--last-item-prob", str(args.last_item_prob)]
     for lr in args.lrs:
         for batch_size in args.batch_sizes:
             argv = [
@@ -83,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
                 "--seeds", "0", "--lr", str(lr), "--batch-size", str(batch_size),
                 "--epochs", str(args.epochs), "--patience", str(args.patience),
                 "--dataset", args.dataset, "--attentions", *args.attentions,
-                "--directions", *args.directions, *(["--quiet"] if args.quiet else []),
+                "--directions", *args.directions,
+                *variant,
+                *(["--quiet"] if args.quiet else []),
             ]  # fmt: skip
             setting = parser.parse_args(argv)
             setting.parser = args.parser
@@ -108,4 +114,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--attentions", nargs="+", default=["softmax", "hydra"])
     parser.add_argument("--directions", nargs="+", default=["causal", "bidirectional"])
+    parser.add_argument(
+        "--previous-item", action="store_true", help="search the previous-item variant"
+    )
+    parser.add_argument(
+        "--last-item-prob", type=float, help="cloze models only (default: TrainConfig's)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
