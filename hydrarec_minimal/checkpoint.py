@@ -1,33 +1,53 @@
 """Save a trained model with everything needed to rebuild it, and load it back.
 
-A checkpoint is one ``torch.save`` file holding ``model_config`` (a plain dict of
-``ModelConfig``), ``state_dict`` and free-form ``extra`` information (training settings,
-dataset name, metrics). Loading rebuilds the model from the config, so the scores of a loaded
-model are identical to those of the saved one.
+A checkpoint is one ``torch.save`` file: ``format_version``, ``model_config`` (a dict of
+``ModelConfig``), ``state_dict`` and free-form ``extra`` (settings, dataset, metrics).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 from hydrarec_minimal.errors import UserError
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.outputs import atomic_write
 
 FORMAT_VERSION = 1
+KEYS = frozenset({"format_version", "model_config", "state_dict", "extra"})
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
+    """A binary file that replaces ``path`` (``os.replace``) only when the block succeeds.
+
+    The folder is created if missing; if the block raises, ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        umask = os.umask(0)  # mkstemp gives 0o600; give what open() would
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)  # only still there when something failed
 
 
 def save_checkpoint(
     model: SequentialRecommender, path: str | Path, extra: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``model`` (config + weights, moved to the CPU) and ``extra`` to ``path``.
-
-    Atomically (``outputs.atomic_write``): an interrupted save leaves no half-written file.
-    """
-    path = Path(path)
+    """Write ``model`` (config, weights on the CPU) and ``extra`` to ``path``, atomically."""
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     payload = {
         "format_version": FORMAT_VERSION,
@@ -37,11 +57,7 @@ def save_checkpoint(
     }
     with atomic_write(path) as file:
         torch.save(payload, file)
-    return path
-
-
-#: What every checkpoint holds (``save_checkpoint`` writes these and nothing else).
-KEYS = frozenset({"format_version", "model_config", "state_dict", "extra"})
+    return Path(path)
 
 
 def _not_a_checkpoint(path: Path, why: str) -> UserError:
@@ -51,41 +67,31 @@ def _not_a_checkpoint(path: Path, why: str) -> UserError:
     )
 
 
-def _read_payload(path: Path) -> dict[str, Any]:
-    """The dict ``save_checkpoint`` wrote, loaded on the CPU with ``weights_only=True`` (safe
-    for files from anywhere); ``UserError`` for any other file, damaged or not."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except PermissionError:
-        raise UserError(f"cannot read the checkpoint {path}: permission denied") from None
-    except Exception:  # torch.load raises all sorts of errors on a damaged file
-        # Not chained: torch's message advises weights_only=False, unsafe for such a file.
-        payload = None
-    if payload is None:
-        raise _not_a_checkpoint(path, "it cannot be read as a torch file")
-    if not isinstance(payload, dict):
-        raise _not_a_checkpoint(path, f"it holds a {type(payload).__name__}, not a dict")
-    missing = KEYS - payload.keys()
-    if missing:
-        raise _not_a_checkpoint(path, f"it has no {', '.join(sorted(missing))}")
-    if payload["format_version"] != FORMAT_VERSION:
-        raise _not_a_checkpoint(path, f"its format is {payload['format_version']!r}")
-    return payload
-
-
 def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[SequentialRecommender, dict[str, Any]]:
-    """Rebuild the model saved at ``path``; returns ``(model in eval mode, extra)``.
+    """Rebuild the model saved at ``path``: ``(model in eval mode, extra)``.
 
-    ``UserError`` when there is no file at ``path``, or it is not a checkpoint written by
-    ``save_checkpoint`` (another file, a damaged or truncated one); the file is only ever
-    loaded with ``weights_only=True``.
+    Loaded with ``weights_only=True``. ``UserError`` when there is no file or it is not a
+    checkpoint written by ``save_checkpoint`` (another file, a damaged or truncated one).
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
-    payload = _read_payload(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise UserError(f"cannot read the checkpoint {path}: permission denied") from None
+    except Exception:  # any error on a damaged file; not chained: torch advises unsafe loading
+        raise _not_a_checkpoint(path, "it cannot be read as a torch file") from None
+    if payload is None:
+        raise _not_a_checkpoint(path, "it cannot be read as a torch file")
+    if not isinstance(payload, dict):
+        raise _not_a_checkpoint(path, f"it holds a {type(payload).__name__}, not a dict")
+    if missing := KEYS - payload.keys():
+        raise _not_a_checkpoint(path, f"it has no {', '.join(sorted(missing))}")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise _not_a_checkpoint(path, f"its format is {payload['format_version']!r}")
     try:
         model = SequentialRecommender(ModelConfig.from_dict(payload["model_config"]))
         model.load_state_dict(payload["state_dict"])

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from hydrarec_minimal.attention import EPS
 from hydrarec_minimal.model import SequentialRecommender
-from hydrarec_minimal.outputs import atomic_write
+from hydrarec_minimal.checkpoint import atomic_write
 
 
 @dataclass

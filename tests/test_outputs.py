@@ -13,7 +13,7 @@ import torch
 from hydrarec_minimal.checkpoint import load_checkpoint, save_checkpoint
 from hydrarec_minimal.errors import UserError
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.outputs import (
+from hydrarec_minimal.course.outputs import (
     atomic_write,
     check_output_file,
     check_output_folder,

@@ -33,7 +33,7 @@ from hydrarec_minimal.course.benchmark import describe_machine
 from hydrarec_minimal.data import PROTOCOL_WITH_HISTORY, SequenceDataset, describe_protocol
 from hydrarec_minimal.metrics import SAMPLED_NEGATIVES, metrics_from_ranks
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.outputs import check_output_file
+from hydrarec_minimal.course.outputs import check_output_file
 from hydrarec_minimal.train import (
     TrainConfig,
     choose_device,

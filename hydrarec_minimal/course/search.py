@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from hydrarec_minimal.course import reproduce
-from hydrarec_minimal.outputs import write_text
+from hydrarec_minimal.course.outputs import write_text
 
 HELP = "train every model under a grid of learning rates and batch sizes; pick on validation"
 """One line for ``python -m hydrarec_minimal --help``."""

@@ -1,12 +1,8 @@
-"""Writing results and checkpoints: check the place before a long run, then write atomically.
+"""Results files: check the place before a long run, then write atomically.
 
-- ``check_output_file(path, what)`` / ``check_output_folder(folder, what)``: called before
-  training, so that a path that cannot be written is a one-line ``UserError`` at once, not a
-  traceback after hours of training (which would lose the run).
-- ``atomic_write(path)``: every results file and checkpoint is written through it: into a
-  temporary file beside ``path``, which then replaces ``path`` in one step (``os.replace``), so
-  an interrupted write never leaves a half-written file, and a file that was there before stays
-  whole until the new one is complete. ``write_text`` and ``write_json`` use it.
+``check_output_file`` / ``check_output_folder`` run before training, so that a path that cannot
+be written is a one-line ``UserError`` at once, not a traceback after hours of training.
+``write_text`` and ``write_json`` write through ``checkpoint.atomic_write``.
 """
 
 from __future__ import annotations
@@ -14,11 +10,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from hydrarec_minimal.checkpoint import atomic_write
 from hydrarec_minimal.errors import UserError
 
 
@@ -70,34 +65,6 @@ def check_output_folder(folder: str | Path, what: str) -> Path:
     if why is not None:
         raise UserError(f"cannot write the {what} to {folder}: {why}")
     return folder
-
-
-def _new_file_mode() -> int:
-    """The permissions ``open`` gives a new file (0o666 less the umask): ``mkstemp`` gives 0o600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-@contextmanager
-def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
-    """A binary file whose content becomes ``path``'s only when the ``with`` block succeeds.
-
-    The folder is created if missing. If the block raises, ``path`` is left as it was and the
-    temporary file is deleted.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, _new_file_mode())
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)  # only still there when something failed
 
 
 def write_text(path: str | Path, text: str) -> Path:
