@@ -118,7 +118,7 @@ def test_per_user_metric_by_hand_and_its_errors():
 
 
 def test_paired_bootstrap_separates_a_consistent_small_gain_from_noise():
-    from hydrarec_minimal.metrics import paired_bootstrap
+    from hydrarec_minimal.course.bootstrap import paired_bootstrap
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 50, size=(5, 900))  # 5 seeds x 900 users
@@ -132,7 +132,7 @@ def test_paired_bootstrap_separates_a_consistent_small_gain_from_noise():
 
 
 def test_paired_bootstrap_needs_the_same_users():
-    from hydrarec_minimal.metrics import paired_bootstrap
+    from hydrarec_minimal.course.bootstrap import paired_bootstrap
 
     with pytest.raises(ValueError, match="different users"):
         paired_bootstrap(np.zeros((2, 5)), np.zeros((2, 6)))

@@ -33,7 +33,7 @@ from hydrarec_minimal.course.train_cli import (
     configs_from_args,
     load_for_training,
 )
-from hydrarec_minimal.metrics import paired_bootstrap
+from hydrarec_minimal.course.bootstrap import paired_bootstrap
 from hydrarec_minimal.model import DIRECTIONS, ModelConfig
 from hydrarec_minimal.course.outputs import check_output_file, check_output_folder, write_json, write_text
 from hydrarec_minimal.settings import quick_mode
