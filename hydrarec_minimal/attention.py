@@ -307,22 +307,10 @@ class SelfAttention(nn.Module):
         return f"kind={self.kind}, {direction}, heads={self.heads}" + (kernel and f", {kernel}")
 
 
-def attention_flops(kind: str, n: int, d: int, heads: int = 1) -> float:
-    """Leading-order multiply-adds of one attention call on one sequence: softmax 2·n²·d,
-    linear/LinRec 2·n·d²/heads, hydra 2·n·d."""
-    if kind == "softmax":
-        return 2.0 * n * n * d
-    if kind in ("linear", "linrec"):
-        return 2.0 * n * d * d / heads
-    get_attention_kernel(kind)  # ValueError for an unknown kind
-    return 2.0 * n * d
-
-
 __all__ = [
     "ATTENTION_KERNELS",
     "AttentionKind",
     "SelfAttention",
-    "attention_flops",
     "check_attention_inputs",
     "get_attention_kernel",
     "hydra_attention",

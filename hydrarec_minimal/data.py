@@ -47,12 +47,6 @@ PROTOCOL = (
 )
 """The evaluation protocol in one sentence (``describe_protocol`` adds the dataset)."""
 
-PROTOCOL_WITH_HISTORY = (
-    "The same, except that the user's history items stay among the candidates (RecBole's "
-    "default full ranking): a model must learn itself not to recommend what was seen."
-)
-"""The second protocol reported beside ``PROTOCOL`` (results key ``metrics_with_history``)."""
-
 REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
 
 
@@ -309,16 +303,6 @@ class SequenceDataset(_Counts):
             "tie_break": TIE_BREAK,
             "protocol": PROTOCOL,
         }
-
-
-def describe_protocol(dataset: SequenceDataset) -> str:
-    """``PROTOCOL`` prefixed by the dataset (and a synthetic fallback): stored with results."""
-    origin = (
-        f"SYNTHETIC stand-in for {dataset.name} ({dataset.fallback_reason})"
-        if dataset.is_synthetic
-        else dataset.name
-    )
-    return f"{origin}: {dataset.num_users} users, {dataset.num_items} items. {PROTOCOL}"
 
 
 def build_dataset(

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hydrarec_minimal.attention import EPS
-from hydrarec_minimal.model import SequentialRecommender
 from hydrarec_minimal.checkpoint import atomic_write
+from hydrarec_minimal.model import SequentialRecommender
 
 
 @dataclass

@@ -11,8 +11,6 @@ import pytest
 import torch
 
 from hydrarec_minimal.checkpoint import load_checkpoint, save_checkpoint
-from hydrarec_minimal.errors import UserError
-from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.course.outputs import (
     atomic_write,
     check_output_file,
@@ -20,6 +18,8 @@ from hydrarec_minimal.course.outputs import (
     write_json,
     write_text,
 )
+from hydrarec_minimal.errors import UserError
+from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 
 
 def test_a_file_under_a_new_folder_is_fine_and_the_folder_is_made(tmp_path: Path) -> None:

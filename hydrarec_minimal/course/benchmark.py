@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from hydrarec_minimal.attention import ATTENTION_KERNELS, AttentionKernel
+from hydrarec_minimal.attention import ATTENTION_KERNELS, AttentionKernel, get_attention_kernel
 from hydrarec_minimal.fast.toolchain import import_compiler_quietly
 
 #: Exponent p in "cost grows like n^p" (fixed d and heads, no padding mask), as derived in
@@ -49,6 +49,17 @@ EXPECTED_SLOPES: dict[str, dict[str, float]] = {
         "hydra": 1.0,
     },
 }
+
+
+def attention_flops(kind: str, n: int, d: int, heads: int = 1) -> float:
+    """Leading-order multiply-adds of one attention call on one sequence: softmax 2·n²·d,
+    linear/LinRec 2·n·d²/heads, hydra 2·n·d."""
+    if kind == "softmax":
+        return 2.0 * n * n * d
+    if kind in ("linear", "linrec"):
+        return 2.0 * n * d * d / heads
+    get_attention_kernel(kind)  # ValueError for an unknown kind
+    return 2.0 * n * d
 
 
 # ----------------------------------------------------------------------------------------------

@@ -30,10 +30,10 @@ from hydrarec_minimal import __version__
 from hydrarec_minimal.batches import evaluation_batches, training_batches
 from hydrarec_minimal.checkpoint import save_checkpoint
 from hydrarec_minimal.course.benchmark import describe_machine
-from hydrarec_minimal.data import PROTOCOL_WITH_HISTORY, SequenceDataset, describe_protocol
+from hydrarec_minimal.course.outputs import check_output_file
+from hydrarec_minimal.data import PROTOCOL, SequenceDataset
 from hydrarec_minimal.metrics import SAMPLED_NEGATIVES, metrics_from_ranks
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
-from hydrarec_minimal.course.outputs import check_output_file
 from hydrarec_minimal.train import (
     TrainConfig,
     choose_device,
@@ -43,6 +43,22 @@ from hydrarec_minimal.train import (
     popularity_scorer,
     seed_everything,
 )
+
+PROTOCOL_WITH_HISTORY = (
+    "The same, except that the user's history items stay among the candidates (RecBole's "
+    "default full ranking): a model must learn itself not to recommend what was seen."
+)
+"""The second protocol reported beside ``PROTOCOL`` (results key ``metrics_with_history``)."""
+
+
+def describe_protocol(dataset: SequenceDataset) -> str:
+    """``PROTOCOL`` prefixed by the dataset (and a synthetic fallback): stored with results."""
+    origin = (
+        f"SYNTHETIC stand-in for {dataset.name} ({dataset.fallback_reason})"
+        if dataset.is_synthetic
+        else dataset.name
+    )
+    return f"{origin}: {dataset.num_users} users, {dataset.num_items} items. {PROTOCOL}"
 
 
 def enough_negatives(dataset: SequenceDataset, needed: int = SAMPLED_NEGATIVES) -> bool:

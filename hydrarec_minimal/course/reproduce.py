@@ -27,15 +27,20 @@ import numpy as np
 import pandas as pd
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
+from hydrarec_minimal.course.bootstrap import paired_bootstrap
 from hydrarec_minimal.course.experiment import run_experiment
+from hydrarec_minimal.course.outputs import (
+    check_output_file,
+    check_output_folder,
+    write_json,
+    write_text,
+)
 from hydrarec_minimal.course.train_cli import (
     add_model_arguments,
     configs_from_args,
     load_for_training,
 )
-from hydrarec_minimal.course.bootstrap import paired_bootstrap
 from hydrarec_minimal.model import DIRECTIONS, ModelConfig
-from hydrarec_minimal.course.outputs import check_output_file, check_output_folder, write_json, write_text
 from hydrarec_minimal.settings import quick_mode
 from hydrarec_minimal.train import TrainConfig
 
@@ -47,7 +52,7 @@ MODEL_NAMES = {
     ("hydra", "bidirectional"): "HydraRec (bidirectional)",
 }
 TABLE_METRICS = ("HR@10", "NDCG@10", "MRR@10")
-#: The second protocol's column: seen items stay candidates (``data.PROTOCOL_WITH_HISTORY``).
+#: The second protocol's column: seen items stay candidates (``experiment.PROTOCOL_WITH_HISTORY``).
 WITH_HISTORY = "NDCG@10 with history"
 #: Stored test ranks (``test_ranks`` of a results file) -> how tables name the protocol.
 PROTOCOL_LABELS = {"full": "history excluded", "full-with-history": "history kept"}

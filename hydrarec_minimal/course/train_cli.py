@@ -19,9 +19,9 @@ from dataclasses import replace
 
 from hydrarec_minimal.attention import ATTENTION_KERNELS
 from hydrarec_minimal.course.experiment import run_experiment
+from hydrarec_minimal.course.outputs import check_output_file, write_json
 from hydrarec_minimal.data import DATASETS, load_dataset
 from hydrarec_minimal.model import DIRECTIONS, ModelConfig
-from hydrarec_minimal.course.outputs import check_output_file, write_json
 from hydrarec_minimal.settings import quick_mode
 from hydrarec_minimal.train import LOSSES, TrainConfig
 
