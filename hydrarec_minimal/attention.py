@@ -1,26 +1,10 @@
 """Four attention kernels with one interface, and the self-attention layer the models use.
 
-Every kernel maps queries, keys and values ``(..., n, d)`` to ``(..., n, d)``:
-
-    kernel(q, k, v, causal=False, mask=None)
-
-``causal=True``: token t only sees tokens s <= t. ``mask``: bool ``(..., n)``, True = real
-token; padding is never seen by real tokens, whatever it holds, and its outputs are zero.
-Inputs that do not fit raise ``ValueError`` (``check_attention_inputs``).
-
-===========  ==========================================  ==============  =============
-kernel       similarity of query t and key s              time            memory
-===========  ==========================================  ==============  =============
-softmax      exp(q_t . k_s / sqrt(d)), normalised         O(n^2 d)        O(n^2)
-linear       phi(q_t) . phi(k_s), phi = elu + 1           O(n d^2)        O(n d)*
-linrec       L2-normalised elu features (LinRec)          O(n d^2)        O(n d)*
-hydra        cosine, one head per feature                 O(n d)          O(n d)
-===========  ==========================================  ==============  =============
-
-(*) plus d x d states; causal mode works in chunks of ``CHUNK`` tokens (``causal_kernel_sum``).
-
-``hydra_attention_reference`` is Hydra attention with explicit n x n scores, to check
-``hydra_attention`` against. Faster versions of ``hydra_attention`` live in ``fast/``.
+Every kernel is ``kernel(q, k, v, causal=False, mask=None)``: q, k, v ``(..., n, d)`` ->
+``(..., n, d)``. ``causal=True``: token t sees tokens s <= t only. ``mask``: bool ``(..., n)``,
+True = real token; real tokens never see padding, whatever it holds, and its outputs are zero.
+Inputs that do not fit raise ``ValueError``. Time and memory: softmax O(n²d) and O(n²); linear
+and LinRec O(nd²) and O(nd); hydra O(nd) and O(nd).
 """
 
 from __future__ import annotations
@@ -35,15 +19,14 @@ from torch import Tensor, nn
 
 AttentionKind = Literal["softmax", "linear", "linrec", "hydra"]
 
-#: Added to norms and normalisers so that zero vectors give zero (not NaN) outputs.
 EPS = 1e-6
 
 
 def check_attention_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:
-    """``ValueError`` naming the shapes unless q, k, v are ``(..., n, d)`` of one shape and
-    dtype and ``mask`` is None or bool ``(..., n)``."""
+    """``ValueError`` unless q, k, v are ``(..., n, d)`` of one shape and dtype and ``mask`` is
+    None or bool ``(..., n)``."""
 
-    def shapes() -> str:  # only built for an error message: this check runs on every call
+    def shapes() -> str:
         return f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
 
     if q.dim() < 2:
@@ -71,19 +54,13 @@ def zero_padding(x: Tensor, mask: Tensor | None) -> Tensor:
     return torch.where(mask.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
-# ----------------------------------------------------------------------------------------------
-# Hydra attention: the subject of the course
-# ----------------------------------------------------------------------------------------------
-
-
 def hydra_attention(
     q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
 ) -> Tensor:
     """Hydra attention (Bolya et al., 2022): cosine similarity, one head per feature.
 
-    out_t = q̂_t ⊙ Σ_s k̂_s ⊙ v_s, with x̂ = x / max(‖x‖, EPS) over the d features of each token
-    and the sum over all real tokens s (``causal``: s <= t). O(n·d) time and memory. Under
-    CUDA mixed precision it computes (and returns) float32. Interface: module docstring.
+    out_t = q̂_t ⊙ Σ_s k̂_s ⊙ v_s, x̂ = x / max(‖x‖, EPS) over the d features, the sum over the
+    real tokens s (``causal``: s <= t). Under CUDA autocast it computes and returns float32.
     """
     check_attention_inputs(q, k, v, mask)
     if q.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
@@ -98,16 +75,12 @@ def hydra_attention(
 def hydra_attention_reference(
     q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
 ) -> Tensor:
-    """Hydra attention as d heads of size 1 with explicit n x n scores and mask: slow, obvious.
-
-    O(n²·d) time and memory: for checking ``hydra_attention``, never for training. Same
-    arguments and result as ``hydra_attention``.
-    """
+    """Hydra attention as d heads of size 1 with explicit n x n scores: O(n²d), for checking
+    ``hydra_attention``."""
     check_attention_inputs(q, k, v, mask)
     n = q.shape[-2]
     q_hat = F.normalize(q, dim=-1, eps=EPS)
     k_hat = F.normalize(k, dim=-1, eps=EPS)
-    # scores[..., h, t, s] = q̂_t[h] * k̂_s[h]: one n x n matrix per head (= per feature).
     scores = einsum(q_hat, k_hat, "... t h, ... s h -> ... h t s")
     allowed = torch.ones(n, n, dtype=torch.bool, device=q.device)  # allowed[t, s]
     if causal:
@@ -119,30 +92,20 @@ def hydra_attention_reference(
     return zero_padding(out, mask)
 
 
-# ----------------------------------------------------------------------------------------------
-# The comparison kernels
-# ----------------------------------------------------------------------------------------------
-
-
 def softmax_attention(
     q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
 ) -> Tensor:
     """Scaled dot-product attention (Vaswani et al., 2017), as in SASRec and BERT4Rec.
 
-    Runs PyTorch's fused ``scaled_dot_product_attention`` without an (n, n) mask where it can:
-    causal with right padding (every real token before the padding, as in every batch of this
-    package) needs none, ``is_causal`` alone keeps real tokens off the padding after them;
-    bidirectional needs only a key mask ``(..., 1, n)``. Only causal attention with padding
-    before or between real tokens builds the (n, n) mask. Arguments, result and errors as for
-    every kernel (module docstring).
+    PyTorch's fused kernel; an (n, n) mask is built only for causal attention with padding
+    before or between real tokens (right padding needs none, bidirectional a key mask).
     """
     check_attention_inputs(q, k, v, mask)
     if mask is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    # Padding may hold anything (even inf); zero it so that 0-weighted values cannot give NaN.
     q, k, v = (zero_padding(x, mask) for x in (q, k, v))
     if not causal:
-        # (..., 1, n): real keys; a sequence of padding only sees its (zeroed) keys, not NaN
+        # a sequence of padding only sees its (zeroed) keys, not NaN
         keys = mask[..., None, :] | ~mask.any(dim=-1)[..., None, None]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys)
     elif is_right_padded(mask):
@@ -160,16 +123,12 @@ def is_right_padded(mask: Tensor) -> bool:
     return not bool((mask[..., 1:] & ~mask[..., :-1]).any())
 
 
-#: Tokens per chunk in causal linear / LinRec attention (see ``causal_kernel_sum``).
 CHUNK = 64
 
 
 def causal_kernel_sum(q: Tensor, k: Tensor, v: Tensor, chunk: int = CHUNK) -> Tensor:
-    """out_t = Σ_{s≤t} (q_t·k_s) v_s without an n x n tensor: a chunk x chunk matrix inside
-    each chunk, one d x e state (Σ k_s v_sᵀ) for the chunks before it.
-
-    q, k: ``(..., n, d)``; v: ``(..., n, e)`` -> ``(..., n, e)``.
-    """
+    """out_t = Σ_{s≤t} (q_t·k_s) v_s without an n x n tensor: chunk x chunk scores inside each
+    chunk, a d x e state for the chunks before it. q, k ``(..., n, d)``, v ``(..., n, e)``."""
     n = q.shape[-2]
     chunk = min(chunk, n)
     pad = (-n) % chunk
@@ -186,14 +145,10 @@ def causal_kernel_sum(q: Tensor, k: Tensor, v: Tensor, chunk: int = CHUNK) -> Te
 def _kernelized_attention(
     q_features: Tensor, k_features: Tensor, v: Tensor, causal: bool, normalise: bool
 ) -> Tensor:
-    """out_t = Σ_s φ(q_t)·φ(k_s) v_s (over s <= t if ``causal``), computed as φ(q) (φ(k)ᵀ v).
-
-    With ``normalise`` divided by Σ_s φ(q_t)·φ(k_s) (a column of ones appended to v).
-
-    q_features, k_features (padding zeroed): ``(..., n, d)``; v: ``(..., n, e)`` -> ``(..., n, e)``.
-    """
+    """out_t = Σ_s φ(q_t)·φ(k_s) v_s (s <= t if ``causal``) as φ(q) (φ(k)ᵀ v); ``normalise``:
+    divided by Σ_s φ(q_t)·φ(k_s). Features with padding zeroed ``(..., n, d)``."""
     if normalise:
-        v = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # (..., n, e + 1)
+        v = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)
     if causal:
         out = causal_kernel_sum(q_features, k_features, v)
     else:
@@ -207,10 +162,7 @@ def _kernelized_attention(
 def linear_attention(
     q: Tensor, k: Tensor, v: Tensor, causal: bool = False, mask: Tensor | None = None
 ) -> Tensor:
-    """Linear attention (Katharopoulos et al., 2020): feature map φ(x) = elu(x) + 1, normalised.
-
-    Arguments, result and errors as for every kernel (module docstring).
-    """
+    """Linear attention (Katharopoulos et al., 2020): φ(x) = elu(x) + 1, normalised."""
     check_attention_inputs(q, k, v, mask)
     q_features = F.elu(q) + 1
     k_features = zero_padding(F.elu(k) + 1, mask)
@@ -223,18 +175,16 @@ def linrec_attention(
 ) -> Tensor:
     """LinRec attention (Liu et al., SIGIR 2023): L2-normalised ELU features, no normaliser.
 
-    Queries normalised over features, keys over tokens: for token t only over the real tokens
-    it may see (unlike the public LinRec code, whose column norms see padding and the future).
-    Arguments, result and errors as for every kernel (module docstring).
+    Queries normalised over features, keys over the real tokens that token t may see.
     """
     check_attention_inputs(q, k, v, mask)
     q_features = F.normalize(F.elu(q), dim=-1, eps=EPS)
     k_features = zero_padding(F.elu(k), mask)
     squares = k_features.square()
     if causal:
-        k_norm = squares.cumsum(dim=-2).add(EPS**2).sqrt()  # (..., n, d): norm over s <= t
+        k_norm = squares.cumsum(dim=-2).add(EPS**2).sqrt()
     else:
-        k_norm = squares.sum(dim=-2, keepdim=True).add(EPS**2).sqrt()  # (..., 1, d)
+        k_norm = squares.sum(dim=-2, keepdim=True).add(EPS**2).sqrt()
     out = _kernelized_attention(
         q_features / k_norm, k_features, zero_padding(v, mask), causal, False
     )
@@ -243,7 +193,6 @@ def linrec_attention(
 
 AttentionKernel = Callable[..., Tensor]
 
-#: Every kernel by name; all share the signature ``(q, k, v, causal=False, mask=None)``.
 ATTENTION_KERNELS: dict[str, AttentionKernel] = {
     "softmax": softmax_attention,
     "linear": linear_attention,
@@ -260,12 +209,10 @@ def get_attention_kernel(kind: str) -> AttentionKernel:
 
 
 class SelfAttention(nn.Module):
-    """Self-attention layer: project to q, k, v, apply one kernel, project back.
+    """Project to q, k, v, apply one kernel, project back (dropout on the output).
 
-    Softmax, linear and LinRec split the ``dim`` features into ``heads`` heads (which must
-    divide ``dim``); Hydra always has ``dim`` heads of one feature. ``kernel``: optional
-    replacement for ``kind``'s kernel, same signature (e.g. ``fast.fused``'s); ``dropout``
-    acts on the output projection. ``ValueError`` for an unknown ``kind`` or bad ``heads``.
+    ``heads`` must divide ``dim`` (Hydra always has ``dim`` heads of one feature); ``kernel``
+    replaces ``kind``'s kernel (e.g. ``fast.fused``'s). ``ValueError`` for a bad kind or heads.
     """
 
     def __init__(
@@ -291,7 +238,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """``x``: ``(batch, n, dim)``; ``mask``: optional bool ``(batch, n)``. Same shape out."""
         q, k, v = self.to_qkv(x).chunk(3, dim=-1)
-        if self.kind == "hydra":  # heads = features: the kernel works on (batch, n, dim) as is
+        if self.kind == "hydra":  # heads = features: (batch, n, dim) as is
             out = self.kernel(q, k, v, causal=self.causal, mask=mask)
         else:
             split = "b n (h e) -> b h n e"
@@ -305,18 +252,3 @@ class SelfAttention(nn.Module):
         direction = "causal" if self.causal else "bidirectional"
         kernel = self.kernel.__name__ if self.kernel is not ATTENTION_KERNELS[self.kind] else ""
         return f"kind={self.kind}, {direction}, heads={self.heads}" + (kernel and f", {kernel}")
-
-
-__all__ = [
-    "ATTENTION_KERNELS",
-    "AttentionKind",
-    "SelfAttention",
-    "check_attention_inputs",
-    "get_attention_kernel",
-    "hydra_attention",
-    "hydra_attention_reference",
-    "linear_attention",
-    "linrec_attention",
-    "softmax_attention",
-    "zero_padding",
-]

@@ -1,21 +1,10 @@
 """One sequential recommender, two switches: which attention, which direction.
 
-    attention = "softmax", direction = "causal"         ->  SASRec  (Kang & McAuley, 2018)
-    attention = "softmax", direction = "bidirectional"  ->  BERT4Rec (Sun et al., 2019)
-    attention = "hydra",   direction = either           ->  HydraRec (Mushtaque, 2025)
-    attention = "linear" / "linrec"                     ->  the linear-attention baselines
-
-Everything else is shared, so every comparison changes exactly one thing:
-
-    item ids (batch, n) ──► item embedding + position embedding ──► dropout
-                            [+ W · previous item's embedding, with previous_item=True]
-        ──► [pre-LayerNorm block: x + Attn(LN(x)),  x + FFN(LN(x))] × layers ──► LayerNorm
-        ──► hidden (batch, n, dim) ──► dot product with the same item embedding ──► scores
-
-Item ids run 1..num_items; 0 is padding and ``num_items + 1`` the cloze mask token. Positions
-count real tokens from the first one, whatever the padding. ``previous_item=True`` adds the
-previous item through a learned, zero-initialised ``dim × dim`` matrix (notebook 06: local
-context that Hydra's global sum cannot provide).
+attention "softmax" + causal = SASRec (Kang & McAuley, 2018); "softmax" + bidirectional =
+BERT4Rec (Sun et al., 2019); "hydra" = HydraRec (Mushtaque, 2025); "linear" / "linrec": the
+linear-attention baselines. Everything else is shared: item + position embedding -> dropout ->
+pre-LayerNorm blocks -> LayerNorm -> dot product with the same item embedding = scores.
+Item ids run 1..num_items; 0 is padding, ``num_items + 1`` the cloze mask token.
 """
 
 from __future__ import annotations
@@ -36,18 +25,9 @@ DIRECTIONS = ("causal", "bidirectional")
 class ModelConfig:
     """Everything needed to rebuild a model (stored in every checkpoint).
 
-    Attributes:
-        num_items: number of real items; ids are 1..num_items.
-        attention: "softmax", "linear", "linrec" or "hydra".
-        direction: "causal" (next-item) or "bidirectional" (cloze).
-        max_len: longest input sequence (number of position embeddings).
-        dim: width of embeddings and hidden states.
-        layers: number of transformer blocks.
-        heads: attention heads for softmax/linear/LinRec (Hydra always has ``dim`` heads).
-        dropout: dropout rate on embeddings, attention output and feed-forward.
-        item_bias: add a learned per-item bias to the scores.
-        previous_item: add ``W · embedding(item_{t-1})`` to the input of position t (W learned,
-            zero-initialised): local context that Hydra's global sum cannot provide.
+    ``max_len``: longest input (position embeddings); ``heads``: for softmax, linear, LinRec;
+    ``item_bias``: a learned per-item score bias; ``previous_item``: add ``W · embedding(item
+    at t - 1)`` to position t (W learned, zero-initialised). ``ValueError`` for bad values.
     """
 
     num_items: int
@@ -80,7 +60,6 @@ class ModelConfig:
 
     @property
     def mask_token(self) -> int:
-        """Id of the cloze mask token (``batches.mask_token_for``)."""
         return mask_token_for(self.num_items)
 
     def to_dict(self) -> dict:
@@ -88,16 +67,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, settings: dict) -> ModelConfig:
-        """The config ``to_dict`` gave, also from older results files and checkpoints."""
-        # "fused_attention" was a field; the model now takes the fused kernel as an argument
+        """The config ``to_dict`` gave, also from older files (with a "fused_attention" key)."""
         return cls(**{name: value for name, value in settings.items() if name != "fused_attention"})
 
 
 def item_scores(hidden: Tensor, weights: Tensor, bias: Tensor | None) -> Tensor:
-    """``hidden @ weights.T + bias`` with column 0 (padding) at ``-inf``.
-
-    hidden ``(..., dim)``, weights ``(V, dim)``, bias ``(V,)`` or None -> ``(..., V)``.
-    """
+    """``hidden @ weights.T + bias`` ``(..., V)``, column 0 (padding) at ``-inf``."""
     scores = hidden @ weights.T
     if bias is not None:
         scores = scores + bias
@@ -106,8 +81,7 @@ def item_scores(hidden: Tensor, weights: Tensor, bias: Tensor | None) -> Tensor:
 
 
 def positions_from_mask(mask: Tensor) -> Tensor:
-    """Bool ``(batch, n)`` (True = real) -> long ``(batch, n)``: 0, 1, 2, ... along the real
-    tokens, whatever side the padding is on (padding before them gets 0)."""
+    """Bool ``(batch, n)`` (True = real) -> long: 0, 1, 2, ... along the real tokens."""
     return (mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
@@ -123,12 +97,7 @@ class TransformerBlock(nn.Module):
         super().__init__()
         self.attention_norm = nn.LayerNorm(config.dim)
         self.attention = SelfAttention(
-            config.dim,
-            config.attention,
-            config.causal,
-            config.heads,
-            config.dropout,
-            kernel,
+            config.dim, config.attention, config.causal, config.heads, config.dropout, kernel
         )
         self.feed_forward_norm = nn.LayerNorm(config.dim)
         self.feed_forward = nn.Sequential(
@@ -139,20 +108,15 @@ class TransformerBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """``x``: ``(batch, n, dim)``, ``mask``: bool ``(batch, n)`` -> ``(batch, n, dim)``."""
         x = x + self.attention(self.attention_norm(x), mask)
         return x + self.feed_forward(self.feed_forward_norm(x))
 
 
 class SequentialRecommender(nn.Module):
-    """SASRec / BERT4Rec / HydraRec, depending on ``config.attention`` and ``config.direction``.
+    """SASRec / BERT4Rec / HydraRec, depending on ``config``.
 
-    Scores are dot products with the (tied) item embedding, so a hidden state and an item that
-    point the same way score high. ``score`` returns one column per item id 0..num_items;
-    column 0 (padding) is always ``-inf`` so that it is never recommended.
-
-    ``kernel``: optional attention function with the kernel signature that replaces the one of
-    ``config.attention`` in every block, e.g. ``fast.fused.fused_hydra_attention``.
+    Scores: one column per item id 0..num_items (column 0 always ``-inf``). ``kernel`` replaces
+    ``config.attention``'s kernel in every block (e.g. ``fast.fused.fused_hydra_attention``).
     """
 
     def __init__(self, config: ModelConfig, kernel: AttentionKernel | None = None) -> None:
@@ -176,8 +140,8 @@ class SequentialRecommender(nn.Module):
             nn.init.zeros_(self.previous_item.weight)  # training starts from the plain model
 
     def encode(self, items: Tensor) -> Tensor:
-        """Long ``(batch, n)`` item ids (0 = padding) -> hidden states ``(batch, n, dim)``;
-        ``ValueError`` if ``n > max_len``. Causal: the state at t sees ``items[:, :t+1]`` only."""
+        """Long ``(batch, n)`` item ids -> hidden states ``(batch, n, dim)``; ``ValueError`` if
+        ``n > max_len``."""
         if items.shape[-1] > self.config.max_len:
             raise ValueError(
                 f"sequence length {items.shape[-1]} exceeds max_len={self.config.max_len}; "
@@ -193,12 +157,11 @@ class SequentialRecommender(nn.Module):
         return self.final_norm(x)
 
     def output_layer(self) -> tuple[Tensor, Tensor | None]:
-        """``(weights, bias)`` of ``score``: the tied item embedding without the mask token
-        ``(num_items + 1, dim)``, and ``(num_items + 1,)`` or None."""
+        """``(weights, bias)`` of ``score``: ``(num_items + 1, dim)``, ``(num_items + 1,)``/None."""
         return self.item_embedding.weight[: self.config.num_items + 1], self.item_bias
 
     def score(self, hidden: Tensor) -> Tensor:
-        """``(..., dim)`` -> ``(..., num_items + 1)``: column i scores item i, column 0 ``-inf``."""
+        """``(..., dim)`` -> ``(..., num_items + 1)``."""
         return item_scores(hidden, *self.output_layer())
 
     def forward(self, items: Tensor) -> Tensor:
@@ -206,18 +169,9 @@ class SequentialRecommender(nn.Module):
         return self.score(self.encode(items))
 
     def score_last(self, items: Tensor) -> Tensor:
-        """Scores at the last real token of each sequence: the recommendation.
-
-        For a causal model ``items`` is the history; for a bidirectional model it is the
-        history followed by the mask token. Works with padding on either side.
-
-        Args:
-            items: long ``(batch, n)``.
-
-        Returns:
-            ``(batch, num_items + 1)``.
-        """
-        hidden = self.encode(items)  # (batch, n, dim)
+        """Scores ``(batch, num_items + 1)`` at the last real token of ``items`` ``(batch, n)``
+        (a cloze model: the history, then the mask token); padding on either side."""
+        hidden = self.encode(items)
         mask = items != 0
         last = (mask.long() * torch.arange(items.shape[-1], device=items.device)).argmax(dim=-1)
         return self.score(hidden[torch.arange(items.shape[0], device=items.device), last])
