@@ -1,10 +1,8 @@
 """Training and evaluation: AdamW, early stopping on validation NDCG@10, full ranking.
 
-One loop trains both directions: a ``TrainBatch`` holds ``inputs`` and ``targets`` (B, T) and
-the loss is taken wherever the target is not 0 (causal: targets = inputs shifted by one; cloze:
-the hidden items). Losses: ``"ce"`` softmax cross-entropy over all items, ``"ce-chunked"`` the
-same without the score matrix (``fast.chunked_loss``), ``"bce"`` one sampled negative per
-position (SASRec). ``recommend`` gives a user's top k items.
+One loop trains both directions: the loss is taken wherever a ``TrainBatch`` target is not 0.
+Losses: ``"ce"`` cross-entropy over all items, ``"ce-chunked"`` the same without the score
+matrix (``fast.chunked_loss``), ``"bce"`` one sampled negative per position (SASRec).
 """
 
 from __future__ import annotations
@@ -37,22 +35,17 @@ if TYPE_CHECKING:
     from hydrarec_minimal.data import SequenceDataset
 
 LOSSES = ("ce", "ce-chunked", "bce")
-#: "full": every item a candidate except the user's history (the primary protocol);
-#: "full-with-history": every item, seen ones too (RecBole's default); sampled: older papers.
+#: "full": all items but the user's history; "full-with-history": all items (RecBole's default)
 PROTOCOLS = ("full", "full-with-history", "sampled-uniform", "sampled-popularity")
 
 
 @dataclass
 class TrainConfig:
-    """How to train (stored in results and checkpoints beside the ``ModelConfig``).
+    """How to train; the defaults are causal HydraRec's best on ML-100K's validation split.
 
-    The defaults are causal HydraRec's best setting on ML-100K's validation split (``python -m
-    hydrarec_minimal search``); early stopping ends its runs long before ``epochs``.
-
-    ``patience``: epochs without a better validation NDCG@10 before stopping; ``loss``: one of
-    ``LOSSES``; ``mask_prob``, ``last_item_prob``: cloze models only (``ClozeTrainingSet``);
-    ``seed``: the same seed gives the same run on CPU; ``device``: "auto" (``choose_device``)
-    or a torch device string. ``ValueError`` for values out of range.
+    ``patience``: epochs without a better validation NDCG@10 before stopping; ``mask_prob``,
+    ``last_item_prob``: cloze only (``ClozeTrainingSet``); ``device``: "auto"
+    (``choose_device``) or a torch device. ``ValueError`` for values out of range.
     """
 
     epochs: int = 200
@@ -115,28 +108,21 @@ def choose_device(requested: str = "auto") -> torch.device:
 def sequence_loss(
     model: SequentialRecommender, inputs: Tensor, targets: Tensor, loss: str = "ce"
 ) -> Tensor:
-    """Mean ``loss`` (one of ``LOSSES``) over the positions with a target: a scalar.
-
-    ``inputs``, ``targets``: long ``(batch, n)``; a target of 0 means nothing to predict.
-    """
-    hidden = model.encode(inputs)  # (batch, n, dim)
+    """Mean ``loss`` over the positions whose target (long ``(batch, n)``) is not 0."""
     has_target = targets != 0
-    hidden, targets = hidden[has_target], targets[has_target]  # (m, dim), (m,)
+    hidden, targets = model.encode(inputs)[has_target], targets[has_target]
     if loss == "ce":
         return F.cross_entropy(model.score(hidden).float(), targets)
     if loss == "ce-chunked":
         return chunked_cross_entropy(hidden, *model.output_layer(), targets)
-    item_vectors = model.item_embedding.weight
     negatives = torch.randint(1, model.config.num_items + 1, targets.shape, device=targets.device)
-    positive_logits = (hidden * item_vectors[targets]).sum(-1)
-    negative_logits = (hidden * item_vectors[negatives]).sum(-1)
+    candidates = torch.stack([targets, negatives])  # (2, m): positives, then negatives
+    logits = (hidden * model.item_embedding.weight[candidates]).sum(-1)
     if model.item_bias is not None:
-        positive_logits = positive_logits + model.item_bias[targets]
-        negative_logits = negative_logits + model.item_bias[negatives]
-    return F.binary_cross_entropy_with_logits(
-        torch.cat([positive_logits, negative_logits]).float(),
-        torch.cat([torch.ones_like(positive_logits), torch.zeros_like(negative_logits)]).float(),
-    )
+        logits = logits + model.item_bias[candidates]
+    labels = torch.zeros_like(logits)
+    labels[0] = 1
+    return F.binary_cross_entropy_with_logits(logits.flatten().float(), labels.flatten().float())
 
 
 def autocast_for(device: torch.device):
@@ -180,11 +166,9 @@ def evaluation_ranks(
 ) -> Tensor:
     """Long ``(users,)``: each evaluated user's 0-based target rank, in batch order.
 
-    ``score_fn`` maps inputs (batch, n) to scores (batch, num_items + 1), e.g.
-    ``model.score_last``. ``protocol``: one of ``PROTOCOLS`` ("full" removes each batch's
-    ``exclude`` items before ranking; the sampled ones draw ``SAMPLED_NEGATIVES`` negatives
-    with ``seed``, "sampled-popularity" needs ``popularity``, the (num_items + 1,) training
-    counts). ``ValueError`` otherwise.
+    ``score_fn``: inputs ``(batch, n)`` -> scores ``(batch, num_items + 1)``, e.g.
+    ``model.score_last``; ``protocol``: one of ``PROTOCOLS`` (sampled ones use ``seed``;
+    "sampled-popularity" needs ``popularity`` counts). ``ValueError`` otherwise.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
@@ -218,10 +202,7 @@ def evaluate(
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
-    """``{"HR@10": ..., ...}``: HR@k, NDCG@k, MRR@k of the held-out targets, mean over users.
-
-    Arguments and errors as for ``evaluation_ranks``.
-    """
+    """``{"HR@10": ..., ...}`` over users (``metrics_from_ranks`` of ``evaluation_ranks``)."""
     ranks = evaluation_ranks(score_fn, batches, num_items, protocol, popularity, seed, device)
     return metrics_from_ranks(ranks)
 
@@ -243,8 +224,7 @@ def fit(
 ) -> TrainHistory:
     """Train with AdamW and early stopping on validation NDCG@10; restore the best weights.
 
-    ``model`` is already on its device; both batch iterables are re-iterable (one pass per
-    epoch); ``on_epoch(epoch, train_loss, valid_metrics)`` is called after each epoch.
+    ``model`` is on its device; ``on_epoch(epoch, train_loss, valid_metrics)`` after each epoch.
     """
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(
@@ -285,11 +265,8 @@ def fit(
 def score_items(
     model: SequentialRecommender, history: np.ndarray, exclude: np.ndarray | None = None
 ) -> Tensor:
-    """Scores (num_items + 1,) of every item after ``history`` (item ids, oldest first).
-
-    The model sees the last ``max_len`` items (a cloze model: then the mask token); the items
-    of ``exclude`` (default: the whole ``history``) and padding score ``-inf``.
-    """
+    """Scores ``(num_items + 1,)`` after ``history`` (oldest first, cut to ``max_len``); the
+    items of ``exclude`` (default: ``history``) and padding score ``-inf``."""
     config = model.config
     mask_token = None if config.causal else config.mask_token
     inputs = torch.as_tensor(model_input(history, config.max_len, mask_token))[None]
@@ -303,8 +280,8 @@ def score_items(
 def recommend(
     model: SequentialRecommender, dataset: SequenceDataset, user: int, k: int = 10
 ) -> np.ndarray:
-    """The ``k`` best item ids for user index ``user`` after all their interactions, best
-    first, never an item they have seen (fewer if fewer are left). ``IndexError``: no user."""
+    """The ``k`` best unseen item ids for user index ``user``, best first. ``IndexError``: no
+    such user."""
     if not 0 <= user < dataset.num_users:
         raise IndexError(f"user must be in 0..{dataset.num_users - 1}; got {user}")
     scores = score_items(model, dataset.sequences[user])
