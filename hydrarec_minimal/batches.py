@@ -1,9 +1,7 @@
 """PyTorch datasets and collate functions: causal training, cloze training, evaluation.
 
-Every batch is right-padded: real items fill slots 0..length-1, padding (``PAD`` = 0) the rest,
-so appending an item never moves an earlier one; a history longer than ``max_len`` keeps its
-last ``max_len`` items. ``mask``: True on real items. Use ``num_workers=0`` with
-``ClozeTrainingSet`` (its masks come from its own seeded generator).
+Every batch is right-padded (``PAD`` = 0 after the real items); a history longer than
+``max_len`` keeps its last ``max_len`` items. ``mask``: True on real items.
 """
 
 from __future__ import annotations
@@ -22,14 +20,13 @@ if TYPE_CHECKING:
     from hydrarec_minimal.train import TrainConfig
 
 PAD = 0
-"""Item id 0 is padding; real items are 1..num_items."""
 
 Stage = Literal["valid", "test"]
 _Batch = TypeVar("_Batch", bound="_TensorFields")
 
 
 def mask_token_for(num_items: int) -> int:
-    """The cloze mask id, one past the last item: embeddings need ``num_items + 2`` rows."""
+    """The cloze mask id, one past the last item."""
     return num_items + 1
 
 
@@ -49,12 +46,8 @@ class _TensorFields:
 
 @dataclass(eq=False)
 class TrainBatch(_TensorFields):
-    """A training batch (causal or cloze). All tensors have shape (B, T).
-
-    ``inputs``: int64 item ids (0 = padding; cloze: ``mask_token`` where masked).
-    ``targets``: int64 item to predict at each slot, 0 where there is nothing to predict (use
-    ``ignore_index=0``). ``mask``: bool, True = real item.
-    """
+    """(B, T) each: ``inputs`` (cloze: ``mask_token`` where hidden), ``targets`` (0: nothing
+    to predict), ``mask``."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -63,13 +56,8 @@ class TrainBatch(_TensorFields):
 
 @dataclass(eq=False)
 class EvalBatch(_TensorFields):
-    """An evaluation batch: rank every item for each user, read the model at ``lengths - 1``.
-
-    ``users``, ``lengths`` (real slots), ``targets`` (held-out items): (B,). ``inputs``,
-    ``mask``: (B, T) as in ``TrainBatch`` (cloze: the last real slot is the mask token).
-    ``exclude``: (B, H) ids of the user's whole input history, 0-padded, never the target:
-    their scores go to -inf before ranking.
-    """
+    """``users``, ``lengths``, ``targets``: (B,); ``inputs``, ``mask``: (B, T) (cloze: the mask
+    token last); ``exclude``: (B, H) the input history but the target, 0-padded."""
 
     users: torch.Tensor
     inputs: torch.Tensor
@@ -80,10 +68,7 @@ class EvalBatch(_TensorFields):
 
 
 def pad_right(sequences: Sequence[np.ndarray], width: int | None = None) -> torch.Tensor:
-    """Stack 1-D int arrays into a (B, width) int64 tensor, 0-padded on the right.
-
-    ``width`` defaults to the longest sequence; longer sequences must be cut before.
-    """
+    """Stack 1-D int arrays into a (B, width) int64 tensor, 0-padded on the right."""
     width = max((len(s) for s in sequences), default=0) if width is None else width
     out = torch.zeros(len(sequences), width, dtype=torch.int64)
     for row, sequence in enumerate(sequences):
@@ -92,8 +77,7 @@ def pad_right(sequences: Sequence[np.ndarray], width: int | None = None) -> torc
 
 
 def model_input(history: np.ndarray, max_len: int, mask_token: int | None = None) -> np.ndarray:
-    """What a model reads to rank the next item: the last ``max_len`` items of ``history``,
-    or with ``mask_token`` (cloze models) the last ``max_len - 1`` and then the mask token."""
+    """The last ``max_len`` items of ``history``, or (cloze) ``max_len - 1`` and ``mask_token``."""
     if mask_token is None:
         return np.asarray(history[-max_len:], dtype=np.int64)
     return np.append(history[max(len(history) - max_len + 1, 0) :], mask_token).astype(np.int64)
@@ -113,37 +97,25 @@ class _TrainingSet(Dataset):
         return len(self.users)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        """Shape (n,), n <= window: the most recent training items of one user."""
         return self.sequences[self.users[index]][-self.window :]
 
 
 class CausalTrainingSet(_TrainingSet):
-    """Next-item training: inputs = items[:-1], targets = items[1:], every position trained.
-
-    Each example is the user's last ``max_len + 1`` training items, so inputs and targets have
-    at most ``max_len`` slots. Users with fewer than 2 training items have nothing to learn
-    from and are left out (``users`` lists the ones kept).
-    """
+    """Next-item training on each user's last ``max_len + 1`` items: inputs = items[:-1],
+    targets = items[1:]."""
 
     def __init__(self, sequences: Sequence[np.ndarray], max_len: int) -> None:
         super().__init__(sequences, max_len, window=max_len + 1)
 
     def collate(self, examples: Sequence[np.ndarray]) -> TrainBatch:
-        """(B, T) inputs, targets (inputs shifted by one) and mask."""
         inputs = pad_right([e[:-1] for e in examples])
-        targets = pad_right([e[1:] for e in examples])
-        mask = inputs != PAD
-        return TrainBatch(inputs, targets, mask)
+        return TrainBatch(inputs, pad_right([e[1:] for e in examples]), inputs != PAD)
 
 
 class ClozeTrainingSet(_TrainingSet):
-    """BERT4Rec training: hide random items behind the mask token and predict them.
-
-    Each example is the user's last ``max_len`` training items (users with fewer than 2 are
-    left out). ``collate`` replaces each real item by ``mask_token`` with probability
-    ``mask_prob`` (at least one per sequence); with probability ``last_item_prob`` a sequence
-    instead has only its last item hidden (BERT4Rec's extra samples). ``targets``: the hidden
-    items, 0 elsewhere. Masks come from a generator seeded with ``seed``.
+    """BERT4Rec training on each user's last ``max_len`` items: each is hidden behind the mask
+    token with probability ``mask_prob`` (at least one per sequence), or, with probability
+    ``last_item_prob``, only the last one. Seeded: use ``num_workers=0``.
     """
 
     def __init__(
@@ -164,7 +136,6 @@ class ClozeTrainingSet(_TrainingSet):
         self.generator = torch.Generator().manual_seed(seed)
 
     def collate(self, examples: Sequence[np.ndarray]) -> TrainBatch:
-        """(B, T) masked inputs, targets (0 = not masked), positions and mask."""
         items = pad_right(examples)
         mask = items != PAD
         hidden = (torch.rand(items.shape, generator=self.generator) < self.mask_prob) & mask
@@ -182,11 +153,7 @@ class ClozeTrainingSet(_TrainingSet):
 
 
 class EvaluationSet(Dataset):
-    """Validation or test examples of every evaluated user (``split.eval_users``).
-
-    Input history: ``split.history(user, stage)``; the model reads ``model_input`` of it
-    (with ``mask_token``, for cloze models, the mask token last).
-    """
+    """Validation or test examples of ``split.eval_users`` (cloze: with ``mask_token``)."""
 
     def __init__(
         self,
@@ -209,12 +176,10 @@ class EvaluationSet(Dataset):
         return len(self.users)
 
     def __getitem__(self, index: int) -> tuple[int, np.ndarray, int]:
-        """(user index, full input history of shape (n,), target item)."""
         user = int(self.users[index])
         return user, self.split.history(user, self.stage), self.split.target(user, self.stage)
 
     def collate(self, examples: Sequence[tuple[int, np.ndarray, int]]) -> EvalBatch:
-        """See ``EvalBatch`` for the shapes."""
         windows = [model_input(h, self.max_len, self.mask_token) for _, h, _ in examples]
         inputs = pad_right(windows)
         mask = inputs != PAD
