@@ -1,11 +1,11 @@
 """Datasets for sequential recommendation: ``load_dataset("ml-100k") -> SequenceDataset``.
 
-Every rating is an interaction; each user's interactions are sorted by ``TIE_BREAK``; users
-are numbered 0..num_users-1, items 1..num_items in order of their original ids (0 = padding,
-num_items + 1 = the cloze mask). Leave-one-out: last item = test, second-to-last = validation;
-users with fewer than 3 interactions are training data only. If MovieLens cannot be loaded,
-``load_dataset`` falls back to ``synthetic`` loudly (banner, ``SyntheticDataWarning``,
-``fallback_reason``), unless ``allow_synthetic=False`` or ``HYDRAREC_STRICT_DATA=1``.
+Every rating is an interaction, each user's sorted by ``TIE_BREAK``. Users are numbered
+0..num_users-1, items 1..num_items in order of their original ids (0 = padding). Leave-one-out:
+last item = test, second-to-last = validation; users with fewer than 3 are training data only.
+If MovieLens cannot be loaded, ``load_dataset`` falls back to ``synthetic`` loudly (banner,
+``SyntheticDataWarning``, ``fallback_reason``) unless ``allow_synthetic=False`` or
+``HYDRAREC_STRICT_DATA=1``.
 """
 
 from __future__ import annotations
@@ -34,10 +34,7 @@ from hydrarec_minimal.synthetic import make_synthetic
 
 SYNTHETIC = "synthetic"
 DATASETS = (*REGISTRY, SYNTHETIC)
-"""Names ``load_dataset`` accepts."""
-
 TIE_BREAK = "timestamp (ties: original item id)"
-"""How one user's interactions are ordered."""
 
 PROTOCOL = (
     f"Implicit feedback, each user's interactions sorted by {TIE_BREAK}; leave-one-out (last "
@@ -45,17 +42,15 @@ PROTOCOL = (
     "the user's history items excluded; HR/NDCG/MRR at k = 1, 5, 10, 20; ties ranked "
     "pessimistically."
 )
-"""The evaluation protocol in one sentence (``describe_protocol`` adds the dataset)."""
-
 REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
 
 
 class SyntheticDataWarning(UserWarning):
-    """MovieLens could not be loaded and the synthetic stand-in is used instead."""
+    """MovieLens could not be loaded: the synthetic stand-in is used instead."""
 
 
 class _Counts:
-    """Counts of a dataclass holding per-user item arrays (field ``_per_user``) and ``item_ids``."""
+    """Counts of per-user item arrays (the field named ``_per_user``) and ``item_ids``."""
 
     _per_user = "sequences"
 
@@ -74,8 +69,8 @@ class _Counts:
 
 @dataclass(frozen=True, eq=False)
 class UserSequences(_Counts):
-    """Per user ``items[u]`` and ``timestamps[u]`` (int64, shape (n_u,), oldest first);
-    ``user_ids`` (num_users,) and ``item_ids`` (num_items + 1,; [0] = padding): original ids."""
+    """Per user ``items[u]``, ``timestamps[u]`` (int64, oldest first); ``user_ids``,
+    ``item_ids`` ([0] = padding): original ids."""
 
     items: list[np.ndarray]
     timestamps: list[np.ndarray]
@@ -88,11 +83,8 @@ class UserSequences(_Counts):
 def build_sequences(
     interactions: pd.DataFrame, *, min_interactions: int = 0, max_users: int | None = None
 ) -> UserSequences:
-    """Sort, filter (``min_interactions`` first, then the first ``max_users``) and re-index a
-    table with ``user_id``, ``item_id``, ``timestamp`` columns.
-
-    ``UserError`` if no user is left; ``ValueError`` for ``min_interactions`` < 0.
-    """
+    """Sort, filter (``min_interactions``, then the first ``max_users``) and re-index a table
+    of ``user_id``, ``item_id``, ``timestamp``. ``UserError`` if no user is left."""
 
     if min_interactions < 0:
         raise ValueError(f"min_interactions must be >= 0, got {min_interactions}")
@@ -127,8 +119,8 @@ def build_sequences(
 
 @dataclass(frozen=True, eq=False)
 class LeaveOneOutSplit:
-    """``train[u]``: training items, oldest first; ``valid_target``, ``test_target``: shape
-    (num_users,), the held-out items, 0 for users not evaluated (< 3 interactions)."""
+    """``train[u]``: training items; ``valid_target``, ``test_target`` (num_users,): held-out
+    items, 0 for users not evaluated."""
 
     train: list[np.ndarray]
     valid_target: np.ndarray
@@ -140,11 +132,10 @@ class LeaveOneOutSplit:
 
     @property
     def eval_users(self) -> np.ndarray:
-        """Indices of the users with validation and test targets."""
         return np.flatnonzero(self.test_target)
 
     def history(self, user: int, stage: Stage) -> np.ndarray:
-        """The input history: training items ("valid"), plus the validation item ("test")."""
+        """Training items ("valid"), then the validation item ("test")."""
         if stage == "valid":
             return self.train[user]
         if stage == "test":
@@ -152,12 +143,10 @@ class LeaveOneOutSplit:
         raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")
 
     def target(self, user: int, stage: Stage) -> int:
-        """The held-out item of ``user`` for ``stage`` (0: user not evaluated)."""
         return int((self.valid_target if stage == "valid" else self.test_target)[user])
 
 
 def leave_one_out(sequences: list[np.ndarray]) -> LeaveOneOutSplit:
-    """Last item = test, second-to-last = validation, the rest = training."""
     train, valid, test = [], np.zeros(len(sequences), np.int64), np.zeros(len(sequences), np.int64)
     for user, items in enumerate(sequences):
         if len(items) >= 3:
@@ -169,7 +158,7 @@ def leave_one_out(sequences: list[np.ndarray]) -> LeaveOneOutSplit:
 
 
 def item_popularity(sequences: list[np.ndarray], num_items: int) -> np.ndarray:
-    """How often each item occurs in ``sequences``: shape (num_items + 1,), index 0 = 0."""
+    """How often each item occurs in ``sequences``: (num_items + 1,), [0] = 0."""
     if not sequences:
         return np.zeros(num_items + 1, np.int64)
     counts = np.bincount(np.concatenate(sequences), minlength=num_items + 1).astype(np.int64)
@@ -179,12 +168,10 @@ def item_popularity(sequences: list[np.ndarray], num_items: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class SequenceDataset(_Counts):
-    """A dataset ready for sequential recommendation (ids as in the module docstring).
+    """A dataset ready for sequential recommendation (``UserSequences`` plus the split).
 
-    ``sequences[u]``, ``timestamps[u]``: int64 (n_u,), oldest first; ``user_ids``,
-    ``item_ids``: original ids; ``split``: the ``LeaveOneOutSplit``; ``titles``, ``years``,
-    ``genres``, ``popularity`` (training counts): indexed by item id, [0] = padding.
-    ``source``: what was loaded (``"synthetic"`` after a fallback, with ``fallback_reason``).
+    ``titles``, ``years``, ``genres``, ``popularity`` (training counts): by item id, [0] =
+    padding. ``source``: what was loaded (``"synthetic"`` after a fallback).
     """
 
     name: str
@@ -213,13 +200,9 @@ class SequenceDataset(_Counts):
         max_users: int | None = None,
         location: str = "a table in memory",
     ) -> SequenceDataset:
-        """Build a dataset from any table with columns ``user_id``, ``item_id``, ``timestamp``
-        (numbers, e.g. unix seconds); other columns (ratings) are ignored.
-
-        ``items``: optional metadata with ``item_id`` and any of ``title``, ``year``,
-        ``genres``; titles default to the item id as text. ``ValueError`` for a missing
-        column, an empty table or non-numeric timestamps.
-        """
+        """From any table with ``user_id``, ``item_id``, numeric ``timestamp`` columns, and
+        optional ``items`` metadata (``item_id`` and any of ``title``, ``year``, ``genres``).
+        ``ValueError`` for a missing column, an empty table or non-numeric timestamps."""
         missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(
@@ -268,24 +251,22 @@ class SequenceDataset(_Counts):
 
     @property
     def mask_token(self) -> int:
-        """The cloze mask id (``batches.mask_token_for``)."""
         return mask_token_for(self.num_items)
 
     @property
     def vocab_size(self) -> int:
-        """Rows an item embedding needs: padding, the items, the mask token."""
         return self.mask_token + 1
 
     @property
     def time_span(self) -> tuple[datetime, datetime]:
-        """First and last interaction, as UTC datetimes."""
+        """First and last interaction (UTC)."""
         times = [t for t in self.timestamps if len(t)]
         first, last = min(int(t[0]) for t in times), max(int(t[-1]) for t in times)
         utc = timezone.utc
         return datetime.fromtimestamp(first, utc), datetime.fromtimestamp(last, utc)
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready description (the ``data`` command prints it; results embed it)."""
+        """A JSON-ready description (results embed it)."""
         first, last = self.time_span
         return {
             "name": self.name,
@@ -326,7 +307,6 @@ def build_dataset(
 
 
 def _announce_fallback(name: str, reason: str) -> None:
-    """The loud part: a banner on stderr and a warning."""
     rule = "=" * 78
     print(
         f"\n{rule}\n"
@@ -356,10 +336,7 @@ def load_dataset(
     download: bool = True,
     synthetic_seed: int = 0,
 ) -> SequenceDataset:
-    """Load one of ``DATASETS``; see the module docstring for the rules and the fallback.
-
-    An unknown name is always an error (``UnknownDatasetError``).
-    """
+    """Load one of ``DATASETS`` (the fallback: module docstring); ``UnknownDatasetError``."""
     options = {"min_interactions": min_interactions, "max_users": max_users}
     if name == SYNTHETIC:
         return build_dataset(make_synthetic(seed=synthetic_seed), **options)
