@@ -1,9 +1,8 @@
 """MovieLens: the registry of archives, and finding, verifying and parsing their files.
 
-``load_movielens(name) -> InteractionData`` looks in ``HYDRAREC_DATA`` (a folder holding
-``ml-100k.zip`` or ``ml-100k/``, or that folder itself), then the cache, then downloads.
-Archives, extracted files and counts are checked against the official ones; every failure is
-a ``DataError`` whose one-line message says what to do.
+``load_movielens(name)`` looks in ``HYDRAREC_DATA`` (a folder holding ``ml-100k.zip`` or
+``ml-100k/``, or that folder itself), then the cache, then downloads. Archives, files and
+counts are checked against the official ones; every failure is a one-line ``DataError``.
 """
 
 from __future__ import annotations
@@ -65,12 +64,8 @@ class ExpectedCounts:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to fetch, verify and parse one dataset.
-
-    ``folder``: the extracted folder's name; ``*_format``: keys of ``RATINGS_FORMATS`` /
-    ``ITEMS_FORMATS``; ``checksum`` of the archive and ``expected`` counts (None: unchecked);
-    ``file_sha256``: sums of extracted files, where known.
-    """
+    """How to fetch, verify and parse one dataset: ``*_format`` are keys of ``RATINGS_FORMATS``
+    / ``ITEMS_FORMATS``; None: unchecked; ``file_sha256``: of extracted files, where known."""
 
     name: str
     title: str
@@ -123,7 +118,7 @@ REGISTRY: dict[str, DatasetSpec] = {
         checksum=Checksum(
             "sha256", "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"
         ),
-        size_bytes=5_917_549,  # as published; only shown in messages
+        size_bytes=5_917_549,
         folder="ml-1m",
         ratings_file="ratings.dat",
         items_file="movies.dat",
@@ -139,7 +134,7 @@ REGISTRY: dict[str, DatasetSpec] = {
         title="MovieLens 20M (2015)",
         url=f"{_GROUPLENS}/ml-20m.zip",
         checksum=Checksum("md5", "cd245b17a1ae2cc31bb14903e1204af3"),  # GroupLens: md5 only
-        size_bytes=198_702_078,  # as published; only shown in messages
+        size_bytes=198_702_078,
         folder="ml-20m",
         ratings_file="ratings.csv",
         items_file="movies.csv",
@@ -153,7 +148,6 @@ REGISTRY: dict[str, DatasetSpec] = {
 
 
 def get_spec(dataset: str | DatasetSpec) -> DatasetSpec:
-    """The registry entry for ``dataset`` (a spec as is); else ``UnknownDatasetError``."""
     if isinstance(dataset, DatasetSpec):
         return dataset
     if dataset not in REGISTRY:
@@ -164,20 +158,15 @@ def get_spec(dataset: str | DatasetSpec) -> DatasetSpec:
 
 @dataclass(frozen=True, eq=False)
 class InteractionData:
-    """A dataset as loaded, original ids throughout.
-
-    ``interactions``: columns ``user_id``, ``item_id`` (int64), ``rating`` (float32),
-    ``timestamp`` (int64, unix seconds), in file order. ``items``: columns ``item_id``,
-    ``title``, ``year`` (0 = unknown), ``genres`` (tuple of str). ``location``: for people.
-    """
+    """A dataset as loaded: ``interactions`` (``user_id``, ``item_id``, ``rating``,
+    ``timestamp``) in file order; ``items`` (``item_id``, ``title``, ``year`` (0 = unknown),
+    ``genres`` (tuple)); ``location``: for people."""
 
     name: str
     interactions: pd.DataFrame
     items: pd.DataFrame
     location: str
 
-
-# --- parsers: bytes -> table; every malformed line is a MalformedLineError -------------------
 
 RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but \t \n \r
@@ -202,8 +191,8 @@ def _bad_rating_line(line: bytes, sep: str) -> bool:
 
 
 def _parse_ratings(data: bytes, where: str, sep: str, header: str | None = None) -> pd.DataFrame:
-    """``user, item, rating, timestamp`` lines (CRLF and trailing blank lines are fine); a
-    file that fails pandas' fast checks is read again line by line to name its bad line."""
+    """``user, item, rating, timestamp`` lines; a file that fails pandas' fast checks is read
+    again line by line to name its bad line (``MalformedLineError``)."""
     if not data or data.isspace():
         raise CorruptDataError(f"{where} is empty: it should hold one rating per line")
     if not data.isascii() or b"\x00" in data:
@@ -276,8 +265,8 @@ def title_year(title: str) -> int:
 def _parse_items(
     data: bytes, where: str, *, encoding: str, sep: str, fields: int, header: str | None = None
 ) -> pd.DataFrame:
-    """Lines of ``item_id, title, genres`` (``u.item``: 24 fields) -> the items table; text is
-    split on ``\\n`` only (latin-1 titles may hold U+0085); ``sep=","`` reads quoted CSV."""
+    """Lines of ``item_id, title, genres`` (``u.item``: 24 fields; ``sep=","``: quoted CSV);
+    split on ``\\n`` only (latin-1 titles may hold U+0085)."""
     control = _CONTROL_BYTES.search(data)
     if control is not None:
         raise _not_text(data, control.start(), where, "text file of movies")
@@ -342,9 +331,6 @@ parse_u_data, parse_ratings_dat, parse_ratings_csv = RATINGS_FORMATS.values()
 parse_u_item, parse_movies_dat, parse_movies_csv = ITEMS_FORMATS.values()
 
 
-# --- finding the files -----------------------------------------------------------------------
-
-
 def data_folder() -> Path | None:
     """The folder named by ``HYDRAREC_DATA`` (None when unset); ``DataNotFoundError`` if missing."""
     value = os.environ.get(DATA_ENV, "").strip()
@@ -368,7 +354,7 @@ def cache_folder() -> Path:
 
 @dataclass(frozen=True)
 class DatasetFiles:
-    """An extracted folder or a zip archive holding a dataset; ``origin``: how it was found."""
+    """An extracted folder or a zip archive holding a dataset, and how it was found."""
 
     spec: DatasetSpec
     path: Path
@@ -377,7 +363,6 @@ class DatasetFiles:
 
     @property
     def location(self) -> str:
-        """For people: e.g. ``/data/ml-100k (extracted folder, from HYDRAREC_DATA)``."""
         kind = "zip archive" if self.is_zip else "extracted folder"
         how = {"download": "downloaded into the cache", "cache": "from the cache"}.get(
             self.origin, f"from {self.origin}"
@@ -385,7 +370,6 @@ class DatasetFiles:
         return f"{self.path} ({kind}, {how})"
 
     def where(self, member: str) -> str:
-        """How error messages name one file."""
         if self.is_zip:
             return f"{_zip_member(self.spec, self.path, member)} in {self.path}"
         return str(self.path / member)
@@ -404,7 +388,6 @@ class DatasetFiles:
 
 
 def _zip_member(spec: DatasetSpec, path: Path, member: str) -> str:
-    """The name of ``member`` inside the archive (``ml-100k/u.data`` or plain ``u.data``)."""
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
     for name in (f"{spec.folder}/{member}", member):
@@ -417,7 +400,6 @@ def _zip_member(spec: DatasetSpec, path: Path, member: str) -> str:
 
 
 def _verify_archive(spec: DatasetSpec, path: Path, members: Sequence[str]) -> None:
-    """The archive's checksum (when published), that it opens, and that it has ``members``."""
     if spec.checksum is not None:
         actual = file_checksum(path, spec.checksum.algorithm)
         if actual != spec.checksum.hexdigest:
@@ -447,9 +429,7 @@ def _verify_archive(spec: DatasetSpec, path: Path, members: Sequence[str]) -> No
 def _look_in(
     folder: Path, spec: DatasetSpec, members: Sequence[str], origin: str
 ) -> DatasetFiles | None:
-    """The dataset in ``folder`` (extracted folder first, then the archive), or None; an
-    extracted folder lacking a file, with no archive beside it, is a ``CorruptDataError``."""
-
+    """The dataset in ``folder`` (extracted folder first, then the archive), or None."""
     candidates = [folder / spec.folder] + ([folder] if folder.name == spec.folder else [])
     incomplete: tuple[Path, list[str]] | None = None
     for candidate in candidates:
@@ -475,11 +455,8 @@ def _look_in(
 def find_files(
     dataset: str | DatasetSpec, *, members: Sequence[str] | None = None, download: bool = True
 ) -> DatasetFiles:
-    """Find (or download) a dataset: ``HYDRAREC_DATA``, then the cache, then the download.
-
-    ``members``: the files needed (default: ratings and item metadata). Errors:
-    ``DataNotFoundError``, ``ChecksumError``, ``CorruptDataError``.
-    """
+    """Find a dataset's ``members`` (default: both files) in ``HYDRAREC_DATA``, then the cache,
+    then download it."""
     spec = get_spec(dataset)
     members = tuple(members) if members is not None else spec.members
     folder = data_folder()
@@ -516,11 +493,8 @@ def find_files(
     return DatasetFiles(spec, destination, is_zip=True, origin="download")
 
 
-# --- loading ---------------------------------------------------------------------------------
-
-
 def _read(files: DatasetFiles, member: str, parser: Parser) -> pd.DataFrame:
-    """Parse one file (errors say to replace it), then check its sha256 if known."""
+    """Parse one file, then check its counts and sha256 where known."""
     spec, where = files.spec, files.where(member)
     data = files.read_bytes(member)
     advice = f"replace the file with the one in {spec.url}"
