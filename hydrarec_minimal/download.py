@@ -1,9 +1,8 @@
 """Download a MovieLens archive with pooch: GroupLens first, then each ``HYDRAREC_MIRRORS`` base.
 
-The published checksum, not the TLS certificate, is the authority: each try writes a temporary
-file, checks it and only then renames it into place, so a source whose certificate cannot be
-verified is tried again without verification. Transient failures are retried
-(``DOWNLOAD_POLICY``). If every source fails, the error names each one and why.
+The published checksum is the authority: a file is kept only if it matches, so a source whose
+TLS certificate cannot be verified is tried again without verification. Transient failures are
+retried (``DOWNLOAD_POLICY``); if every source fails, the error names each one and why.
 """
 
 from __future__ import annotations
@@ -37,14 +36,14 @@ def file_checksum(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
+#: A third party's copy of the MovieLens archives (the Recommenders project), for the advice.
 RECOMMENDERS_MIRROR = "https://huggingface.co/datasets/Recommenders/MovieLens/resolve/main"
-"""A third party's copy of the MovieLens archives (the Recommenders project), for the advice."""
 
 
 @dataclass(frozen=True)
 class DownloadPolicy:
     """``attempts`` tries per source, waiting ``delay_s``, then twice that...; only transient
-    failures (no connection, timeout, HTTP 5xx) are retried."""
+    failures (no connection, timeout, HTTP 5xx)."""
 
     attempts: int = 3
     delay_s: float = 0.5
@@ -52,49 +51,32 @@ class DownloadPolicy:
 
 
 DOWNLOAD_POLICY = DownloadPolicy()
-"""The policy ``download_archive`` uses by default (offline, a source fails in ~1.5 s)."""
 
 
+@dataclass
 class _SourceError(Exception):
-    """One try of one source failed: ``reason`` for people; how to go on from there."""
+    """One try of one source failed: ``reason`` for people, and what kind of failure."""
 
-    def __init__(
-        self,
-        reason: str,
-        *,
-        transient: bool = False,
-        certificate: bool = False,
-        checksum: ChecksumError | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
-        self.certificate = certificate
-        self.checksum = checksum
+    reason: str
+    transient: bool = False
+    certificate: bool = False
+    checksum: ChecksumError | None = None
 
 
 def download_sources(spec: DatasetSpec) -> list[str]:
-    """The URLs to try, in order: ``spec.url``, then each base URL of ``HYDRAREC_MIRRORS``."""
     mirrors = os.environ.get(MIRRORS_ENV, "").split()
     return [spec.url] + [f"{base.rstrip('/')}/{spec.archive_name}" for base in mirrors]
 
 
 def _causes(error: BaseException) -> list[BaseException]:
-    """``error`` and what caused it, outermost first (requests -> urllib3 -> socket/ssl)."""
+    """``error`` and its causes, outermost first (requests -> urllib3 -> socket/ssl)."""
     chain: list[BaseException] = []
     current: BaseException | None = error
     while current is not None and current not in chain:
         chain.append(current)
-        reason = getattr(current, "reason", None)
         first = current.args[0] if current.args else None
-        current = next(
-            (
-                e
-                for e in (reason, current.__cause__, current.__context__, first)
-                if isinstance(e, BaseException)
-            ),
-            None,
-        )
+        links = (getattr(current, "reason", None), current.__cause__, current.__context__, first)
+        current = next((e for e in links if isinstance(e, BaseException)), None)
     return chain
 
 
@@ -113,7 +95,6 @@ def _describe(error: BaseException) -> str:
 
 
 def _check_download(spec: DatasetSpec, path: Path) -> None:
-    """Raise ``ChecksumError`` if a downloaded file is not the published one."""
     if spec.checksum is None:
         return
     actual = file_checksum(path, spec.checksum.algorithm)
@@ -129,11 +110,9 @@ def _check_download(spec: DatasetSpec, path: Path) -> None:
 def _fetch_once(
     spec: DatasetSpec, url: str, destination: Path, *, verify: bool, policy: DownloadPolicy
 ) -> None:
-    """Download ``url`` to ``destination`` once (pooch: temporary file, check, rename), or
-    raise ``_SourceError``."""
+    """Download ``url`` to ``destination`` once, or raise ``_SourceError``."""
     known_hash = f"{spec.checksum.algorithm}:{spec.checksum.hexdigest}" if spec.checksum else None
-    # Imported here, when a download is needed: pooch imports tqdm.auto, which warns in a
-    # Jupyter kernel without ipywidgets, and requests takes a while to import.
+    # Imported only when needed: pooch imports tqdm.auto (warns in Jupyter without ipywidgets)
     import pooch
     import requests
     import urllib3
@@ -163,8 +142,7 @@ def _fetch_once(
         )
 
         def download(url: str, output_file: str, pooch_object: object, check_only=False):
-            """pooch's download, then our check, which runs before pooch's own so that the
-            error can give both hashes (pooch deletes the temporary file when it raises)."""
+            """pooch's download, then our check: its error gives both hashes."""
             http(url, output_file, pooch_object)
             _check_download(spec, Path(output_file))
 
@@ -201,7 +179,6 @@ def _fetch_once(
 def _fetch_with_retries(
     spec: DatasetSpec, url: str, destination: Path, *, verify: bool, policy: DownloadPolicy
 ) -> None:
-    """``_fetch_once``, retrying transient failures with a doubling delay."""
     for attempt in range(1, policy.attempts + 1):
         try:
             return _fetch_once(spec, url, destination, verify=verify, policy=policy)
@@ -239,10 +216,9 @@ def _fetch_from(spec: DatasetSpec, url: str, destination: Path, policy: Download
 def download_archive(
     spec: DatasetSpec, destination: Path, *, policy: DownloadPolicy | None = None
 ) -> Path:
-    """Download the archive to ``destination`` from the first source (``download_sources``)
-    that serves the published checksum; proxies come from ``https_proxy`` etc. If every source
-    fails: ``ChecksumError`` when one served a wrong file, else ``DataNotFoundError``.
-    """
+    """Download the archive to ``destination`` from the first source that serves the
+    published checksum. If every source fails: ``ChecksumError`` when one served a wrong
+    file, else ``DataNotFoundError``."""
 
     policy = policy or DOWNLOAD_POLICY
     try:
