@@ -1,17 +1,14 @@
 """Streaming recommendations with causal HydraRec: one step per new interaction, constant cost.
 
-A causal Hydra model's output at position t depends on the earlier tokens only through the
-running sum c_t = Σ_{s≤t} k̂_s ⊙ v_s of each layer, so a user's history is summarised, exactly,
-by one running sum (dim numbers) per layer and the number of items seen:
+A causal Hydra model sees the past only through each layer's running sum Σ_{s≤t} k̂_s ⊙ v_s,
+so a user's history is summarised, exactly, by one sum per layer and the number of items seen:
 
     state = start_state(model, batch_size)
     for items in interactions:                      # items: (batch,) each user's next item
         state, scores = step(model, state, items)   # scores: (batch, num_items + 1)
 
 The scores equal ``model.score_last`` on the whole history. Past ``max_len`` the sum goes on
-over the whole history and every later item gets the last position embedding: the full
-model with its position table extended by repeating its last row, not the truncated model.
-``fast.compiled.compile_step`` compiles the step into one program.
+and every later item gets the last position embedding.
 """
 
 from __future__ import annotations
@@ -30,18 +27,12 @@ from hydrarec_minimal.model import SequentialRecommender
 
 @dataclass
 class StreamState:
-    """What a causal HydraRec model remembers about each user.
-
-    Attributes:
-        sums: ``(layers, batch, dim)``: Σ k̂_s ⊙ v_s over the user's items, per layer.
-        seen: long ``(batch,)``: number of items seen so far (the next item's position).
-    """
+    """``sums`` ``(layers, batch, dim)``: Σ k̂_s ⊙ v_s per layer; ``seen`` long ``(batch,)``."""
 
     sums: Tensor
     seen: Tensor
 
     def save(self, path: str | Path) -> None:
-        """Write the state to ``path``, atomically (restore with ``StreamState.load``)."""
         with atomic_write(path) as file:
             torch.save({"sums": self.sums.cpu(), "seen": self.seen.cpu()}, file)
 
@@ -52,7 +43,7 @@ class StreamState:
 
 
 def check_streamable(model: SequentialRecommender) -> None:
-    """Only causal Hydra models without ``previous_item`` can stream: ``ValueError`` otherwise."""
+    """``ValueError`` unless ``model`` is causal Hydra without ``previous_item``."""
     config = model.config
     if config.attention != "hydra" or config.direction != "causal":
         raise ValueError(
@@ -69,15 +60,12 @@ def check_streamable(model: SequentialRecommender) -> None:
 def start_state(model: SequentialRecommender, batch_size: int) -> StreamState:
     """The state of ``batch_size`` users with no history yet."""
     check_streamable(model)
-    parameter = next(model.parameters())
-    sums = parameter.new_zeros(model.config.layers, batch_size, model.config.dim)
-    return StreamState(
-        sums=sums, seen=torch.zeros(batch_size, dtype=torch.long, device=sums.device)
-    )
+    sums = next(model.parameters()).new_zeros(model.config.layers, batch_size, model.config.dim)
+    return StreamState(sums, torch.zeros(batch_size, dtype=torch.long, device=sums.device))
 
 
 def check_step_inputs(model: SequentialRecommender, state: StreamState, items: Tensor) -> None:
-    """Raise ``ValueError`` unless ``items`` (long ``(batch,)``) can advance ``state``."""
+    """``ValueError`` unless ``items`` (long ``(batch,)``) can advance ``state``."""
     check_streamable(model)
     if items.shape != state.seen.shape:
         raise ValueError(
@@ -93,16 +81,7 @@ def check_step_inputs(model: SequentialRecommender, state: StreamState, items: T
 def advance(
     model: SequentialRecommender, sums: Tensor, seen: Tensor, items: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The arithmetic of one step, on plain tensors and without checks (``step`` checks).
-
-    Args:
-        model: a causal Hydra model in evaluation mode.
-        sums: ``(layers, batch, dim)``; seen: long ``(batch,)``; items: long ``(batch,)``.
-
-    Returns:
-        ``(new sums, new seen, scores)``: ``(layers, batch, dim)``, ``(batch,)`` and
-        ``(batch, num_items + 1)``.
-    """
+    """One step on plain tensors, without checks: ``(new sums, new seen, scores)``."""
     positions = seen.clamp(max=model.config.max_len - 1)
     x = model.item_embedding(items) + model.position_embedding(positions)  # (batch, dim)
     new_sums = []
@@ -121,18 +100,9 @@ def advance(
 def step(
     model: SequentialRecommender, state: StreamState, items: Tensor
 ) -> tuple[StreamState, Tensor]:
-    """Add one interaction per user and return the new recommendation scores.
+    """Add one item (long ``(batch,)``, 1..num_items) per user: ``(new state, scores)``.
 
-    Runs under ``torch.inference_mode``: the new state and the scores are inference tensors
-    (to read, save and pass on, not to train on). ``ValueError`` as ``check_step_inputs``.
-
-    Args:
-        model: a causal Hydra ``SequentialRecommender`` (evaluation mode: no dropout).
-        state: the users' current state (not modified).
-        items: long ``(batch,)``: each user's new item id, in 1..num_items.
-
-    Returns:
-        ``(new state, scores)``, scores ``(batch, num_items + 1)`` as from ``score_last``.
+    ``model``: causal Hydra in eval mode; the results are inference tensors (not to train on).
     """
     check_step_inputs(model, state, items)
     sums, seen, scores = advance(model, state.sums, state.seen, items)

@@ -1,10 +1,8 @@
 """A small, seeded, MovieLens-shaped stand-in: unit tests and the loud offline fallback.
 
-``make_synthetic`` returns the same ``InteractionData`` as the MovieLens loader. Items belong
-to latent genres and form a chain within each genre; users mostly step 1-3 items down the chain
-of their last item, otherwise jump to an unseen item by Zipf popularity (favourite genres
-first). No repeats; timestamps strictly increase per user. So the next item depends on the
-recent ones, and a sequential model can beat popularity.
+Items form a chain within each latent genre; users mostly step 1-3 items down the chain of
+their last item, otherwise jump to an unseen item by Zipf popularity (favourite genres first),
+so a sequential model can beat popularity. No repeats; timestamps increase per user.
 """
 
 from __future__ import annotations
@@ -37,11 +35,10 @@ def make_synthetic(
     popularity_exponent: float = 1.1,
     seed: int = 0,
 ) -> InteractionData:
-    """Generate the dataset (about ``num_users * mean_length`` interactions; default ~15,000).
+    """About ``num_users * mean_length`` interactions, as the MovieLens loader returns them.
 
-    Same arguments, same data (numpy's PCG64 generator seeded with ``seed``). Sequence lengths
-    are long-tailed (log-normal) with the given mean, at least ``min_length``, at most half the
-    catalogue. Titles read like "Synthetic Comedy 12 (1994)"; ``genres`` holds the latent genre.
+    Same arguments, same data. Lengths are log-normal with the given mean, from ``min_length``
+    to half the catalogue. Titles read like "Synthetic Comedy 12 (1994)".
     """
     if not 1 <= num_genres <= len(GENRES):
         raise ValueError(f"num_genres must be in 1..{len(GENRES)}, got {num_genres}")
