@@ -1,12 +1,9 @@
 """hydrarec_minimal: HydraRec (Hydra attention for sequential recommendation), small enough to read.
 
-The names a user needs, from one place::
-
-    from hydrarec_minimal import load_dataset, ModelConfig, SequentialRecommender, fit, ...
-
 Core modules, one idea each: ``attention``, ``model``, ``movielens`` and ``download`` (getting
 the data), ``data`` (sequences and the split), ``batches``, ``metrics``, ``train``,
-``checkpoint``. Opt-in speed-ups: ``fast``; course tooling: ``course``.
+``checkpoint``, ``streaming``, ``synthetic``. Opt-in speed-ups: ``fast``; course tooling:
+``course``.
 """
 
 __version__ = "0.7.0"

@@ -10,7 +10,7 @@ class DataError(UserError):
 
 
 class UnknownDatasetError(DataError):
-    """The dataset name is not in the registry (the message lists the known names)."""
+    """The dataset name is not in the registry."""
 
 
 class DataNotFoundError(DataError):
@@ -18,12 +18,11 @@ class DataNotFoundError(DataError):
 
 
 class ChecksumError(DataError):
-    """A file's checksum differs from the published one (``expected``, ``actual``: hex)."""
+    """A file's checksum (``actual``, hex) differs from the published one (``expected``)."""
 
     def __init__(self, message: str, *, expected: str, actual: str) -> None:
         super().__init__(message)
-        self.expected = expected
-        self.actual = actual
+        self.expected, self.actual = expected, actual
 
 
 class CorruptDataError(DataError):
@@ -31,10 +30,8 @@ class CorruptDataError(DataError):
 
 
 class MalformedLineError(CorruptDataError):
-    """A line of a data file has the wrong format (``path``, ``line``: 1-based, ``problem``)."""
+    """A line (``line``: 1-based) of the file ``path`` has the wrong format (``problem``)."""
 
     def __init__(self, path: str, line: int, problem: str) -> None:
         super().__init__(f"{path}, line {line}: {problem}")
-        self.path = path
-        self.line = line
-        self.problem = problem
+        self.path, self.line, self.problem = path, line, problem

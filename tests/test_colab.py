@@ -44,7 +44,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hydrarec_minimal.settings import REPOSITORY
+from hydrarec_minimal.course import REPOSITORY
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

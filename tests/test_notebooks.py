@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from hydrarec_minimal.course import RELEASE_TAG, REPOSITORY
 from hydrarec_minimal.course.study_time import study_time
-from hydrarec_minimal.settings import RELEASE_TAG, REPOSITORY
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"

@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from hydrarec_minimal.course import RELEASE_TAG, REPOSITORY
 from hydrarec_minimal.course.reproduce import write_comparison
-from hydrarec_minimal.settings import RELEASE_TAG, REPOSITORY
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
