@@ -156,11 +156,7 @@ class EvaluationSet(Dataset):
     """Validation or test examples of ``split.eval_users`` (cloze: with ``mask_token``)."""
 
     def __init__(
-        self,
-        split: LeaveOneOutSplit,
-        stage: Stage,
-        max_len: int,
-        mask_token: int | None = None,
+        self, split: LeaveOneOutSplit, stage: Stage, max_len: int, mask_token: int | None = None
     ) -> None:
         if stage not in ("valid", "test"):
             raise ValueError(f"stage must be 'valid' or 'test', got {stage!r}")

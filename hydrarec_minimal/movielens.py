@@ -23,11 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hydrarec_minimal.download import (
-    RECOMMENDERS_MIRROR,
-    download_archive,
-    file_checksum,
-)
+from hydrarec_minimal.download import RECOMMENDERS_MIRROR, download_archive, file_checksum
 from hydrarec_minimal.errors import (
     ChecksumError,
     CorruptDataError,
@@ -126,7 +122,7 @@ REGISTRY: dict[str, DatasetSpec] = {
         items_format="movies.dat",
         expected=ExpectedCounts(interactions=1_000_209, users=6_040, items=3_706, catalogue=3_883),
         file_sha256={
-            "movies.dat": "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9",
+            "movies.dat": "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9"
         },
     ),
     "ml-20m": DatasetSpec(
