@@ -159,9 +159,8 @@ def leave_one_out(sequences: list[np.ndarray]) -> LeaveOneOutSplit:
 
 def item_popularity(sequences: list[np.ndarray], num_items: int) -> np.ndarray:
     """How often each item occurs in ``sequences``: (num_items + 1,), [0] = 0."""
-    if not sequences:
-        return np.zeros(num_items + 1, np.int64)
-    counts = np.bincount(np.concatenate(sequences), minlength=num_items + 1).astype(np.int64)
+    items = np.concatenate([np.zeros(0, np.int64), *sequences])
+    counts = np.bincount(items, minlength=num_items + 1).astype(np.int64)
     counts[PAD] = 0
     return counts
 
