@@ -44,9 +44,6 @@ class Checksum:
     algorithm: str
     hexdigest: str
 
-    def __str__(self) -> str:
-        return f"{self.algorithm} {self.hexdigest}"
-
 
 @dataclass(frozen=True)
 class ExpectedCounts:
@@ -79,10 +76,6 @@ class DatasetSpec:
     @property
     def archive_name(self) -> str:
         return Path(self.url).name
-
-    @property
-    def members(self) -> tuple[str, str]:
-        return (self.ratings_file, self.items_file)
 
 
 _GROUPLENS = "https://files.grouplens.org/datasets/movielens"
@@ -196,11 +189,9 @@ def _parse_ratings(data: bytes, where: str, sep: str, header: str | None = None)
     shown = "::" if sep == "::" else sep
     if sep == "::":  # the C parser splits on one character; the fields are numbers
         data, sep = data.replace(b"::", b"\t"), "\t"
-    end = len(data)
-    while end and data[end - 1] in b"\r\n":
-        end -= 1
-    if end != len(data) - 1:  # no final newline, CRLF or blank lines: one "\n" (a copy)
-        data = data[:end] + b"\n"
+    stripped = data.rstrip(b"\r\n")
+    if len(stripped) != len(data) - 1:  # no final newline, CRLF or blank lines: one "\n"
+        data = stripped + b"\n"
     skip = 0
     if header is not None:
         first, _, rest = data.partition(b"\n")
@@ -213,26 +204,19 @@ def _parse_ratings(data: bytes, where: str, sep: str, header: str | None = None)
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)  # too many fields on line 1
         try:
+            options = {"header": None, "index_col": False, "quoting": csv.QUOTE_NONE}
+            names, buffer = list(RATING_COLUMNS), io.BytesIO(data)
             table = pd.read_csv(
-                io.BytesIO(data),
-                sep=sep,
-                header=None,
-                names=list(RATING_COLUMNS),
-                skiprows=skip,
-                index_col=False,
-                quoting=csv.QUOTE_NONE,
-                skip_blank_lines=False,
+                buffer, sep=sep, names=names, skiprows=skip, skip_blank_lines=False, **options
             )
         except (pd.errors.ParserError, pd.errors.ParserWarning):
             pass
     if table is not None:
-        ids = table[["user_id", "item_id", "timestamp"]]
+        ids, rating = table[["user_id", "item_id", "timestamp"]], table["rating"]
         integers = ids.dtypes.map(pd.api.types.is_integer_dtype).all()
-        rating = table["rating"]
-        if integers and (ids.iloc[:, :2] >= 1).all(axis=None) and rating.dtype.kind in "iuf":
-            if not rating.isna().any():
-                types = {"user_id": np.int64, "item_id": np.int64, "timestamp": np.int64}
-                return table.astype({**types, "rating": np.float32})
+        numbers = rating.dtype.kind in "iuf" and not rating.isna().any()
+        if integers and numbers and (ids.iloc[:, :2] >= 1).all(axis=None):
+            return table.astype({**dict.fromkeys(ids, np.int64), "rating": np.float32})
     lines = data.split(b"\n")[skip:-1]
     row = next((n for n, line in enumerate(lines) if _bad_rating_line(line, sep)), 0)
     text = lines[row].rstrip(b"\r").decode("latin-1").replace(sep, shown)
@@ -454,7 +438,7 @@ def find_files(
     """Find a dataset's ``members`` (default: both files) in ``HYDRAREC_DATA``, then the cache,
     then download it."""
     spec = get_spec(dataset)
-    members = tuple(members) if members is not None else spec.members
+    members = tuple(members) if members is not None else (spec.ratings_file, spec.items_file)
     folder = data_folder()
     found = _look_in(folder, spec, members, origin=DATA_ENV) if folder is not None else None
     cache = cache_folder()
