@@ -63,11 +63,6 @@ class _SourceError(Exception):
     checksum: ChecksumError | None = None
 
 
-def download_sources(spec: DatasetSpec) -> list[str]:
-    mirrors = os.environ.get(MIRRORS_ENV, "").split()
-    return [spec.url] + [f"{base.rstrip('/')}/{spec.archive_name}" for base in mirrors]
-
-
 def _causes(error: BaseException) -> list[BaseException]:
     """``error`` and its causes, outermost first (requests -> urllib3 -> socket/ssl)."""
     chain: list[BaseException] = []
@@ -119,26 +114,18 @@ def _fetch_once(
 
     logger = pooch.get_logger()
     level = logger.level
+    what = f"downloading {spec.archive_name} from {urlparse(url).hostname}"
+    bar = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "leave": False}
+    # total: pooch sets the served size but needs a truthy one; delay: no bar for failed tries
     with (
-        tqdm(
-            total=spec.size_bytes or 1,  # pooch sets the served size; it needs a truthy bar
-            delay=0.5,  # shown only if the download takes a while (not for a failed try)
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=f"downloading {spec.archive_name} from {urlparse(url).hostname}",
-            file=sys.stderr,
-            leave=False,
-        ) as progress,
+        tqdm(total=spec.size_bytes or 1, delay=0.5, desc=what, file=sys.stderr, **bar) as progress,
         warnings.catch_warnings(),
     ):
         if not verify:  # only for this try, whose file is kept only if its checksum matches
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        agent = {"User-Agent": "hydrarec_minimal"}
         http = pooch.HTTPDownloader(
-            progressbar=progress,
-            verify=verify,
-            timeout=policy.timeout_s,
-            headers={"User-Agent": "hydrarec_minimal"},
+            progressbar=progress, verify=verify, timeout=policy.timeout_s, headers=agent
         )
 
         def download(url: str, output_file: str, pooch_object: object, check_only=False):
@@ -148,13 +135,8 @@ def _fetch_once(
 
         logger.setLevel("WARNING")  # pooch's "Downloading data from ..." lines
         try:
-            pooch.retrieve(
-                url,
-                known_hash=known_hash,
-                fname=destination.name,
-                path=destination.parent,
-                downloader=download,
-            )
+            place = {"fname": destination.name, "path": destination.parent}
+            pooch.retrieve(url, known_hash=known_hash, downloader=download, **place)
         except ChecksumError as error:
             raise _SourceError(str(error), checksum=error) from None
         except requests.exceptions.SSLError as error:
@@ -228,8 +210,9 @@ def download_archive(
             f"cannot write to the cache folder {destination.parent} ({error}): download "
             f"{spec.url} yourself, put it in a folder and set {DATA_ENV} to that folder"
         ) from None
+    mirrors = os.environ.get(MIRRORS_ENV, "").split()
     failures: list[tuple[str, _SourceError]] = []
-    for url in download_sources(spec):
+    for url in [spec.url] + [f"{base.rstrip('/')}/{spec.archive_name}" for base in mirrors]:
         try:
             _fetch_from(spec, url, destination, policy)
             return destination
