@@ -104,11 +104,10 @@ def make_synthetic(
         }
     )
     years = rng.integers(1950, 1999, size=num_items)
-    counters = np.zeros(num_genres, int)
-    titles = []
-    for i in range(num_items):
-        counters[genre[i]] += 1
-        titles.append(f"Synthetic {GENRES[genre[i]]} {counters[genre[i]]} ({years[i]})")
+    number = pd.Series(genre).groupby(genre).cumcount() + 1  # 1, 2, ... within each genre
+    titles = [
+        f"Synthetic {GENRES[g]} {n} ({y})" for g, n, y in zip(genre, number, years, strict=True)
+    ]
     item_table = pd.DataFrame(
         {
             "item_id": np.arange(1, num_items + 1, dtype=np.int64),
