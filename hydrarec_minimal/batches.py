@@ -176,18 +176,12 @@ class EvaluationSet(Dataset):
         return user, self.split.history(user, self.stage), self.split.target(user, self.stage)
 
     def collate(self, examples: Sequence[tuple[int, np.ndarray, int]]) -> EvalBatch:
-        windows = [model_input(h, self.max_len, self.mask_token) for _, h, _ in examples]
-        inputs = pad_right(windows)
+        users, histories, targets = zip(*examples, strict=True)
+        inputs = pad_right([model_input(h, self.max_len, self.mask_token) for h in histories])
+        exclude = pad_right([h[h != target] for h, target in zip(histories, targets, strict=True)])
         mask = inputs != PAD
-        exclude = pad_right([h[h != target] for _, h, target in examples])
-        return EvalBatch(
-            users=torch.tensor([user for user, _, _ in examples], dtype=torch.int64),
-            inputs=inputs,
-            mask=mask,
-            lengths=mask.sum(dim=1),
-            targets=torch.tensor([target for _, _, target in examples], dtype=torch.int64),
-            exclude=exclude,
-        )
+        users, targets = (torch.tensor(x, dtype=torch.int64) for x in (users, targets))
+        return EvalBatch(users, inputs, mask, mask.sum(dim=1), targets, exclude)
 
 
 def training_batches(
@@ -205,13 +199,9 @@ def training_batches(
             seed=train_config.seed,
             last_item_prob=train_config.last_item_prob,
         )
-    return DataLoader(
-        examples,
-        batch_size=train_config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(train_config.seed),
-        collate_fn=examples.collate,
-    )
+    seeded = torch.Generator().manual_seed(train_config.seed)
+    size = train_config.batch_size
+    return DataLoader(examples, size, shuffle=True, generator=seeded, collate_fn=examples.collate)
 
 
 def evaluation_batches(
