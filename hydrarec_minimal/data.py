@@ -15,7 +15,6 @@ import sys
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -263,26 +262,6 @@ class SequenceDataset(_Counts):
         first, last = min(int(t[0]) for t in times), max(int(t[-1]) for t in times)
         utc = timezone.utc
         return datetime.fromtimestamp(first, utc), datetime.fromtimestamp(last, utc)
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready description (results embed it)."""
-        first, last = self.time_span
-        return {
-            "name": self.name,
-            "source": self.source,
-            "is_synthetic": self.is_synthetic,
-            "fallback_reason": self.fallback_reason,
-            "location": self.location,
-            "num_users": self.num_users,
-            "num_items": self.num_items,
-            "num_interactions": self.num_interactions,
-            "num_eval_users": len(self.split.eval_users),
-            "min_interactions": self.min_interactions,
-            "first_interaction": first.isoformat(),
-            "last_interaction": last.isoformat(),
-            "tie_break": TIE_BREAK,
-            "protocol": PROTOCOL,
-        }
 
 
 def build_dataset(

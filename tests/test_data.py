@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hydrarec_minimal.course.data_cli import dataset_summary
 from hydrarec_minimal.data import (
     SequenceDataset,
     build_dataset,
@@ -115,7 +116,7 @@ def test_dataset_aligns_metadata_with_new_ids() -> None:
     assert dataset.mask_token == 6 and dataset.vocab_size == 7
     # Training part only: user 5 trains on 10, 20; user 2 on 20; user 7 (short) on 50.
     assert dataset.popularity.tolist() == [0, 1, 2, 0, 0, 1]
-    assert dataset.summary()["num_eval_users"] == 2
+    assert dataset_summary(dataset)["num_eval_users"] == 2
 
 
 # --- bring your own data: SequenceDataset.from_interactions -----------------------------------

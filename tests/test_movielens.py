@@ -29,6 +29,7 @@ from realdata import require_movielens
 
 from hydrarec_minimal import download, movielens
 from hydrarec_minimal.course.cli import main
+from hydrarec_minimal.course.data_cli import dataset_summary
 from hydrarec_minimal.data import SyntheticDataWarning, load_dataset
 from hydrarec_minimal.errors import (
     ChecksumError,
@@ -557,7 +558,7 @@ def test_fallback_is_loud_and_recorded(
     assert banner.count("\n") >= 6 and unreachable_ml100k in banner
     assert dataset.is_synthetic and dataset.source == "synthetic" and dataset.name == "ml-100k"
     assert unreachable_ml100k in (dataset.fallback_reason or "")
-    summary = dataset.summary()
+    summary = dataset_summary(dataset)
     assert summary["is_synthetic"] is True and summary["fallback_reason"]
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hydrarec_minimal.course.data_cli import dataset_summary
 from hydrarec_minimal.data import SequenceDataset, build_dataset
 from hydrarec_minimal.movielens import RATING_COLUMNS, title_year
 from hydrarec_minimal.synthetic import make_synthetic
@@ -44,7 +45,7 @@ def test_movielens_shaped() -> None:
 def test_small_by_default(dataset: SequenceDataset) -> None:
     assert dataset.num_users == 500 and dataset.num_items <= 400
     assert 10_000 < dataset.num_interactions < 20_000
-    assert dataset.summary()["num_eval_users"] == 500
+    assert dataset_summary(dataset)["num_eval_users"] == 500
 
 
 def test_popularity_is_skewed(dataset: SequenceDataset) -> None:

@@ -14,8 +14,30 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from hydrarec_minimal.data import DATASETS, PROTOCOL, load_dataset
+from hydrarec_minimal.data import DATASETS, PROTOCOL, TIE_BREAK, SequenceDataset, load_dataset
+
+
+def dataset_summary(dataset: SequenceDataset) -> dict[str, Any]:
+    """A JSON-ready description of ``dataset`` (results embed it)."""
+    first, last = dataset.time_span
+    return {
+        "name": dataset.name,
+        "source": dataset.source,
+        "is_synthetic": dataset.is_synthetic,
+        "fallback_reason": dataset.fallback_reason,
+        "location": dataset.location,
+        "num_users": dataset.num_users,
+        "num_items": dataset.num_items,
+        "num_interactions": dataset.num_interactions,
+        "num_eval_users": len(dataset.split.eval_users),
+        "min_interactions": dataset.min_interactions,
+        "first_interaction": first.isoformat(),
+        "last_interaction": last.isoformat(),
+        "tie_break": TIE_BREAK,
+        "protocol": PROTOCOL,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(
         args.dataset, min_interactions=args.min_interactions, allow_synthetic=False
     )
-    summary = dataset.summary()
+    summary = dataset_summary(dataset)
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0

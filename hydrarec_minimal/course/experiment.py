@@ -30,6 +30,7 @@ from hydrarec_minimal import __version__
 from hydrarec_minimal.batches import evaluation_batches, training_batches
 from hydrarec_minimal.checkpoint import save_checkpoint
 from hydrarec_minimal.course.benchmark import describe_machine
+from hydrarec_minimal.course.data_cli import dataset_summary
 from hydrarec_minimal.course.outputs import check_output_file
 from hydrarec_minimal.data import PROTOCOL, SequenceDataset
 from hydrarec_minimal.metrics import SAMPLED_NEGATIVES, metrics_from_ranks
@@ -185,7 +186,7 @@ def run_experiment(
         "seconds_per_epoch": sum(history.seconds_per_epoch) / history.epochs_run,
         "wall_seconds": wall_seconds,
         "device": describe_machine(device) + precision,
-        "data": dataset.summary(),
+        "data": dataset_summary(dataset),
         "history": history.to_dict(),
         "package_version": __version__,
     }
