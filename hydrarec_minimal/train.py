@@ -193,18 +193,9 @@ def evaluation_ranks(
     return torch.cat(ranks)
 
 
-def evaluate(
-    score_fn: Callable[[Tensor], Tensor],
-    batches: Iterable[EvalBatch],
-    num_items: int,
-    protocol: str = "full",
-    popularity: Tensor | None = None,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-) -> dict[str, float]:
-    """``{"HR@10": ..., ...}`` over users (``metrics_from_ranks`` of ``evaluation_ranks``)."""
-    ranks = evaluation_ranks(score_fn, batches, num_items, protocol, popularity, seed, device)
-    return metrics_from_ranks(ranks)
+def evaluate(*args, **kwargs) -> dict[str, float]:
+    """``{"HR@10": ..., ...}``: ``metrics_from_ranks`` of ``evaluation_ranks(*args, **kwargs)``."""
+    return metrics_from_ranks(evaluation_ranks(*args, **kwargs))
 
 
 def popularity_scorer(popularity: Tensor) -> Callable[[Tensor], Tensor]:
