@@ -44,6 +44,9 @@ class Checksum:
     algorithm: str
     hexdigest: str
 
+    def __str__(self) -> str:
+        return f"{self.algorithm} {self.hexdigest}"
+
 
 @dataclass(frozen=True)
 class ExpectedCounts:
