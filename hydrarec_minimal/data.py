@@ -146,6 +146,7 @@ class LeaveOneOutSplit:
 
 
 def leave_one_out(sequences: list[np.ndarray]) -> LeaveOneOutSplit:
+    """Last item = test, second-to-last = validation, the rest = training."""
     train, valid, test = [], np.zeros(len(sequences), np.int64), np.zeros(len(sequences), np.int64)
     for user, items in enumerate(sequences):
         if len(items) >= 3:

@@ -311,7 +311,6 @@ ITEMS_FORMATS: dict[str, Parser] = {  # u.item: id|title|release date|video date
     ),
 }
 parse_u_data, parse_ratings_dat, parse_ratings_csv = RATINGS_FORMATS.values()
-parse_u_item, parse_movies_dat, parse_movies_csv = ITEMS_FORMATS.values()
 
 
 def data_folder() -> Path | None:
