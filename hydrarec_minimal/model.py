@@ -140,8 +140,8 @@ class SequentialRecommender(nn.Module):
             nn.init.zeros_(self.previous_item.weight)  # training starts from the plain model
 
     def encode(self, items: Tensor) -> Tensor:
-        """Long ``(batch, n)`` item ids -> hidden states ``(batch, n, dim)``; ``ValueError`` if
-        ``n > max_len``."""
+        """Long ``(batch, n)`` item ids -> hidden states ``(batch, n, dim)`` (causal: state t sees
+        ``items[:, :t+1]`` only); ``ValueError`` if ``n > max_len``."""
         if items.shape[-1] > self.config.max_len:
             raise ValueError(
                 f"sequence length {items.shape[-1]} exceeds max_len={self.config.max_len}; "

@@ -8,7 +8,8 @@ so a user's history is summarised, exactly, by one sum per layer and the number 
         state, scores = step(model, state, items)   # scores: (batch, num_items + 1)
 
 The scores equal ``model.score_last`` on the whole history. Past ``max_len`` the sum goes on
-and every later item gets the last position embedding.
+and every later item gets the last position embedding (the full model with its position table
+extended by its last row, not the truncated model). ``fast.compiled.compile_step`` compiles it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from hydrarec_minimal.model import SequentialRecommender
 
 @dataclass
 class StreamState:
-    """``sums`` ``(layers, batch, dim)``: Σ k̂_s ⊙ v_s per layer; ``seen`` long ``(batch,)``."""
+    """``sums`` ``(layers, batch, dim)``: Σ k̂_s ⊙ v_s per layer; ``seen`` long ``(batch,)``:
+    items seen so far (the next item's position)."""
 
     sums: Tensor
     seen: Tensor
