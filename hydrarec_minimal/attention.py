@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 AttentionKind = Literal["softmax", "linear", "linrec", "hydra"]
 
-EPS = 1e-6
+EPS = 1e-6  # added to norms and normalisers: zero vectors give zero outputs, not NaN
 
 
 def check_attention_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:
@@ -123,7 +123,7 @@ def is_right_padded(mask: Tensor) -> bool:
     return not bool((mask[..., 1:] & ~mask[..., :-1]).any())
 
 
-CHUNK = 64
+CHUNK = 64  # tokens per chunk of causal linear and LinRec attention
 
 
 def causal_kernel_sum(q: Tensor, k: Tensor, v: Tensor, chunk: int = CHUNK) -> Tensor:
@@ -175,7 +175,8 @@ def linrec_attention(
 ) -> Tensor:
     """LinRec attention (Liu et al., SIGIR 2023): L2-normalised ELU features, no normaliser.
 
-    Queries normalised over features, keys over the real tokens that token t may see.
+    Queries normalised over features, keys over the real tokens that token t may see (the
+    public LinRec code's norms also see padding and the future).
     """
     check_attention_inputs(q, k, v, mask)
     q_features = F.normalize(F.elu(q), dim=-1, eps=EPS)
