@@ -1,4 +1,4 @@
-"""One solution to each exercise of notebooks 01-04 and 07, named as the function the exercise asks for.
+"""One solution to each exercise of notebooks 01-04 and 07, named as the function it asks for.
 
 Look only after trying: ``show_solution("hydra_step")`` prints one of them. Each passes its
 checker in ``course.exercises`` (``tests/test_exercises.py`` runs them all).
