@@ -94,6 +94,29 @@ def optimistic(scores, targets):
     return (scores > scores.gather(1, targets[:, None])).sum(1).double()
 
 
+def values_forgotten(model, n, layers, dim):
+    return layers * dim if model == "HydraRec" else layers * n * dim
+
+
+def state_grows_with_n(model, n, layers, dim):
+    return (1 if model == "HydraRec" else 2) * layers * n * dim
+
+
+def unscaled_kv_step(keys, values, q_t, k_t, v_t):
+    keys, values = torch.cat([keys, k_t[:, None]], 1), torch.cat([values, v_t[:, None]], 1)
+    weights = (keys @ q_t[:, :, None]).squeeze(-1).softmax(dim=-1)
+    return keys, values, (weights[:, None] @ values).squeeze(1)
+
+
+def attends_before_appending(keys, values, q_t, k_t, v_t):
+    """The new token sees only the earlier ones (the first sees nothing: zeros)."""
+    out_t = torch.zeros_like(q_t)
+    if keys.shape[1]:
+        weights = ((keys @ q_t[:, :, None]).squeeze(-1) / q_t.shape[-1] ** 0.5).softmax(-1)
+        out_t = (weights[:, None] @ values).squeeze(1)
+    return torch.cat([keys, k_t[:, None]], 1), torch.cat([values, v_t[:, None]], 1), out_t
+
+
 EXERCISES = {
     "product_order_costs": [swapped_orders, lambda n, d: (n * n * d, n * d * d)],
     "linear_attention_right_first": [left_first, unnormalised_right_first],
@@ -106,6 +129,8 @@ EXERCISES = {
     "hydra_grad_v": [prefix_instead_of_suffix],
     "leave_one_out": [swapped_targets],
     "expected_rank_random_ties": [pessimistic, optimistic],
+    "numbers_per_user": [values_forgotten, state_grows_with_n],
+    "kv_step": [unscaled_kv_step, attends_before_appending],
 }
 
 

@@ -1,4 +1,4 @@
-"""Checkers for the exercises of notebooks 01-04: ``check_<name>(your_function)``.
+"""Checkers for the exercises of notebooks 01-04 and 07: ``check_<name>(your_function)``.
 
 Each checker calls your function on several inputs and compares what it returns with the right
 answer. It prints a line starting "✓" when every case passes, a line starting "○" ("not
@@ -342,6 +342,59 @@ def check_expected_rank_random_ties(fn: Callable) -> None:
         raise ExerciseError(f"{description}: expected {expected}, got {got.tolist()}; hint: {hint}")
 
 
+# ----------------------------------------------------------------------------------------------
+# Notebook 07
+# ----------------------------------------------------------------------------------------------
+
+
+@_checker("numbers_per_user", "right for both models at every (n, layers, dim) tried")
+def check_numbers_per_user(fn: Callable[[str, int, int, int], int]) -> None:
+    """``fn(model, n, layers, dim)``, model "HydraRec" or "SASRec": how many numbers the
+    model keeps per user to take the next item after n items in one step (HydraRec: its
+    running sums; SASRec: its key/value cache)."""
+    for n, layers, dim in [(200, 2, 64), (4_096, 2, 64), (1, 1, 1), (50, 3, 16)]:
+        for model, expected in [("HydraRec", layers * dim), ("SASRec", 2 * layers * n * dim)]:
+            got = int(_call(fn, model, n, layers, dim))
+            if got == expected:
+                continue
+            hint = "HydraRec keeps one running sum of dim numbers per layer, whatever n"
+            if model == "SASRec":
+                hint = "SASRec keeps a key AND a value of dim numbers per item and per layer"
+                if got == layers * n * dim:
+                    hint = "count the values as well as the keys: two vectors per item"
+            raise ExerciseError(
+                f"{model}, n={n}, layers={layers}, dim={dim}: expected {expected}, got {got}; "
+                f"hint: {hint}"
+            )
+
+
+def _run_cached_steps(step: Callable, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    keys, values = q[:, :0], q[:, :0]  # (b, 0, d): nothing seen yet
+    outputs = []
+    for t in range(q.shape[1]):
+        keys, values, out_t = _call(step, keys, values, q[:, t], k[:, t], v[:, t])
+        outputs.append(out_t)
+    return torch.stack(outputs, dim=1)
+
+
+@_checker("kv_step", "token by token equals causal softmax attention (is_causal=True)")
+def check_kv_step(fn: Callable) -> None:
+    """``fn(keys, values, q_t, k_t, v_t) -> (keys, values, out_t)``: one token of one-head
+    causal softmax attention with a key/value cache; keys, values ``(b, t, d)`` of the tokens
+    before, q_t, k_t, v_t ``(b, d)``; run over whole sequences from empty caches."""
+    for seed, shape in enumerate([(1, 1, 1), (2, 6, 8), (3, 10, 4)]):
+        q, k, v = _qkv(shape, seed)
+        got = _run_cached_steps(fn, q, k, v)
+        expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if _close(got, expected):
+            continue
+        hint = "out_t = softmax(keys · q_t / √d) · values over every cached token, t included"
+        unscaled = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0)
+        if _close(got, unscaled):
+            hint = "divide the scores q_t · k_s by √d, as scaled dot-product attention does"
+        raise ExerciseError(f"q, k, v of shape {shape} (b, n, d): wrong outputs; hint: {hint}")
+
+
 __all__ = [
     "ExerciseError",
     "check_causal_allowed",
@@ -349,8 +402,10 @@ __all__ = [
     "check_hydra_grad_v",
     "check_hydra_step",
     "check_leave_one_out",
+    "check_kv_step",
     "check_linear_attention_right_first",
     "check_loglog_exponent",
+    "check_numbers_per_user",
     "check_padding_is_harmless",
     "check_per_head_cosine",
     "check_product_order_costs",

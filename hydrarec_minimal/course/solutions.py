@@ -1,4 +1,4 @@
-"""One solution to each exercise of notebooks 01-04, named as the function the exercise asks for.
+"""One solution to each exercise of notebooks 01-04 and 07, named as the function it asks for.
 
 Look only after trying: ``show_solution("hydra_step")`` prints one of them. Each passes its
 checker in ``course.exercises`` (``tests/test_exercises.py`` runs them all).
@@ -128,6 +128,30 @@ def expected_rank_random_ties(scores: Tensor, targets: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
+# Notebook 07
+# ----------------------------------------------------------------------------------------------
+
+
+def numbers_per_user(model: str, n: int, layers: int, dim: int) -> int:
+    """Numbers kept per user after n items: HydraRec's running sums or SASRec's cache."""
+    if model == "HydraRec":
+        return layers * dim  # one running sum Σ k̂_s ⊙ v_s per layer
+    return 2 * layers * n * dim  # a key and a value per item, per layer
+
+
+def kv_step(
+    keys: Tensor, values: Tensor, q_t: Tensor, k_t: Tensor, v_t: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One token of one-head causal softmax attention with a key/value cache:
+    keys, values (b, t, d) -> (b, t + 1, d); q_t, k_t, v_t (b, d) -> out_t (b, d)."""
+    keys = torch.cat([keys, k_t[:, None]], dim=1)  # the new token sees itself too
+    values = torch.cat([values, v_t[:, None]], dim=1)
+    scores = (keys @ q_t[:, :, None]).squeeze(-1) / q_t.shape[-1] ** 0.5  # (b, t + 1)
+    out_t = (scores.softmax(dim=-1)[:, None] @ values).squeeze(1)
+    return keys, values, out_t
+
+
+# ----------------------------------------------------------------------------------------------
 
 
 SOLVED = (
@@ -142,6 +166,8 @@ SOLVED = (
     hydra_grad_v,
     leave_one_out,
     expected_rank_random_ties,
+    numbers_per_user,
+    kv_step,
 )
 
 
