@@ -94,6 +94,27 @@ def optimistic(scores, targets):
     return (scores > scores.gather(1, targets[:, None])).sum(1).double()
 
 
+def last_column_masked(items, mask_token):
+    inputs, targets = items.clone(), torch.zeros_like(items)
+    inputs[:, -1], targets[:, -1] = mask_token, items[:, -1]
+    return inputs, targets
+
+
+def context_with_padding(q, k, v, mask):
+    return (F.normalize(k, dim=-1) * v).sum(dim=1, keepdim=True)
+
+
+def ranks_as_one_based(ranks_a, ranks_b):
+    def ndcg(ranks):
+        return np.where(ranks < 10, 1 / np.log2(ranks + 1 + 2), 0.0).mean(axis=0)
+
+    return ndcg(ranks_a) - ndcg(ranks_b)
+
+
+def difference_of_means(ranks_a, ranks_b):
+    return solutions.paired_difference(ranks_a, ranks_b).mean()
+
+
 def values_forgotten(model, n, layers, dim):
     return layers * dim if model == "HydraRec" else layers * n * dim
 
@@ -129,6 +150,9 @@ EXERCISES = {
     "hydra_grad_v": [prefix_instead_of_suffix],
     "leave_one_out": [swapped_targets],
     "expected_rank_random_ties": [pessimistic, optimistic],
+    "last_item_sample": [last_column_masked],
+    "mask_context": [context_with_padding],
+    "paired_difference": [ranks_as_one_based, difference_of_means],
     "numbers_per_user": [values_forgotten, state_grows_with_n],
     "kv_step": [unscaled_kv_step, attends_before_appending],
 }

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from hydrarec_minimal.course import RELEASE_TAG, REPOSITORY
@@ -26,7 +27,7 @@ README_MAX_WORDS = 2000
 
 #: The one table the README shows; every other comparison is in RESULTS.md.
 HEADLINE = "ml-100k"
-#: The comparison notebooks 05 and 06 print: every kernel, under the 50-epoch budget.
+#: The comparison notebook 05 prints: every kernel, under the 50-epoch budget.
 NOTEBOOK_TABLE = "ml-100k-50-epochs"
 
 
@@ -141,7 +142,6 @@ def notebook_text(name: str) -> str:
     ("notebook", "direction"),
     [
         ("05_train_causal_hydrarec.ipynb", "causal"),
-        ("06_train_bidirectional_hydrarec.ipynb", "bidirectional"),
     ],
 )
 def test_notebook_tables_show_the_readme_rows_of_their_direction(notebook, direction):
@@ -160,19 +160,42 @@ def test_notebook_tables_show_the_readme_rows_of_their_direction(notebook, direc
         assert row in shown, f"{notebook} does not show the README's row {row!r}"
 
 
+NOTEBOOK_06 = "06_train_bidirectional_hydrarec.ipynb"
+
+
+@pytest.mark.parametrize("name", ["ml-100k", "ml-100k-previous-item-converged"])
+def test_notebook_06_shows_the_converged_bidirectional_rows_and_paired_differences(name):
+    """The rows of a converged comparison that concern the bidirectional models, as written."""
+    produced = (RESULTS / name / "comparison.md").read_text()
+    rows = [
+        line
+        for line in produced.splitlines()
+        if line.startswith(("| BERT4Rec", "| HydraRec (bidirectional)", "| Popularity"))
+    ]
+    assert len(rows) >= 3, rows  # both models and the floor; and their paired differences
+    shown = notebook_text(NOTEBOOK_06)
+    for row in rows:
+        assert row in shown, f"notebook 06 does not show {name}'s row {row!r}"
+
+
 @pytest.mark.parametrize(
     "name",
     [
+        "ml-100k-50-epochs",
         "ml-100k-last-item-samples",
         "ml-100k-previous-item",
         "ml-100k-previous-item-random-masks-only",
     ],
 )
-def test_notebook_06_shows_the_results_tables_of_its_recipes(name):
-    rows = [line for line in results_table(name).splitlines() if line.startswith("| ")]
-    shown = notebook_text("06_train_bidirectional_hydrarec.ipynb")
-    for row in rows:
-        assert row in shown, f"notebook 06 does not show RESULTS.md's row {row!r}"
+def test_notebook_06_screening_table_shows_the_test_ndcg_of_each_recipe(name):
+    """One summary table of the screening: each recipe's row holds both models' test NDCG@10."""
+    table = pd.read_csv(RESULTS / name / "comparison.csv").set_index("model")
+    means = [
+        f"{table.loc[model, 'NDCG@10 mean']:.4f}"
+        for model in ("HydraRec (bidirectional)", "BERT4Rec")
+    ]
+    rows = [line for line in notebook_text(NOTEBOOK_06).splitlines() if line.startswith("| ")]
+    assert any(f"| {means[0]} | {means[1]} |" in row for row in rows), (name, means)
 
 
 def test_readme_names_the_release_tag_and_repository_the_notebooks_install_from():

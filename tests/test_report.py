@@ -5,14 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from matplotlib.container import BarContainer
 
 from hydrarec_minimal.course.report import (
     compare,
     find_results,
     learning_curves,
     plot_learning_curves,
-    plot_recipes,
     recommend,
 )
 from hydrarec_minimal.data import build_dataset
@@ -83,24 +81,6 @@ def test_compare_calls_a_difference_larger_than_the_larger_std_better_or_worse(m
 def test_compare_names_the_rows_it_has_when_a_model_is_missing():
     with pytest.raises(KeyError, match="rows: \\['A'\\]"):
         compare(comparison([("A", 0.1, 0.0)]), "A", "SASRec")
-
-
-def test_recipe_bars_are_the_table_means_one_colour_per_recipe_over_the_floor():
-    floor = ("Popularity (floor)", 0.02, float("nan"))
-    tables = {
-        "plain": comparison([("A", 0.04, 0.01), ("B", 0.06, 0.005), floor]),
-        "changed": comparison([("B", 0.07, 0.002), ("A", 0.05, 0.003), floor]),
-    }
-    (ax,) = plot_recipes(tables, ["A", "B"]).axes
-    bar_groups = [group for group in ax.containers if isinstance(group, BarContainer)]
-    heights = [[bar.get_height() for bar in group] for group in bar_groups]
-    assert heights == [[0.04, 0.06], [0.05, 0.07]]  # in the order of `models`, whatever the rows
-    assert bar_groups[0][0].get_facecolor() != bar_groups[1][0].get_facecolor()
-    assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--"] == [0.02]
-    legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert sorted(legend) == ["changed", "plain", "popularity (floor)"]
-    with pytest.raises(KeyError, match="recipe 'changed' has no row 'C'"):
-        plot_recipes({"changed": tables["changed"]}, ["A", "C"])
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 from hydrarec_minimal.course.cli import main
 from hydrarec_minimal.course.reproduce import (
     changed_settings,
+    compare_runs,
     comparison_table,
     default_settings,
     markdown_table,
@@ -135,3 +136,23 @@ def test_models_trained_at_their_own_settings_are_named_with_them(tmp_path):
     text = write_comparison(tmp_path)
     assert "Settings: per model, HydraRec (causal): the defaults of `train`; " in text
     assert "SASRec: lr = 0.003.\n" in text
+
+
+def test_runs_of_two_folders_are_compared_by_name_and_a_list_must_hold_one_model():
+    rng = np.random.default_rng(1)
+    plain = [rng.integers(0, 30, 300) for _ in range(2)]
+    baseline = [ranked_run("softmax", seed, r.tolist()) for seed, r in enumerate(plain)]
+    variant = [ranked_run("hydra", seed, (r // 3).tolist()) for seed, r in enumerate(plain)]
+    for run in variant:
+        run["config"]["model"]["previous_item"] = True
+    differences = compare_runs(variant, baseline).set_index("protocol")
+    assert differences.loc["history excluded", "model"] == "HydraRec (causal) + previous item"
+    assert differences.loc["history excluded", "other"] == "SASRec"
+    assert (differences.verdict == "better").all()
+    # the same numbers as one folder's comparison, where the names carry no variant
+    same = paired_differences(variant + baseline).set_index("protocol")
+    assert same.loc["history kept", "mean"] == differences.loc["history kept", "mean"]
+    assert same.loc["history kept", "model"] == "HydraRec (causal)"
+    with pytest.raises(ValueError, match="one model"):
+        compare_runs(variant + baseline, baseline)
+    assert compare_runs(RUNS[:1], RUNS[:1]).empty  # no stored ranks: nothing to compare

@@ -1,4 +1,4 @@
-"""Checkers for the exercises of notebooks 01-04 and 07: ``check_<name>(your_function)``.
+"""Checkers for the exercises of notebooks 01-04, 06 and 07: ``check_<name>(your_function)``.
 
 Each checker calls your function on several inputs and compares what it returns with the right
 answer. It prints a line starting "✓" when every case passes, a line starting "○" ("not
@@ -19,6 +19,8 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
 from hydrarec_minimal.attention import hydra_attention, hydra_attention_reference
+from hydrarec_minimal.batches import ClozeTrainingSet, pad_right
+from hydrarec_minimal.metrics import per_user_metric
 
 
 class ExerciseError(AssertionError):
@@ -343,6 +345,89 @@ def check_expected_rank_random_ties(fn: Callable) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Notebook 06
+# ----------------------------------------------------------------------------------------------
+
+
+@_checker("last_item_sample", "equals ClozeTrainingSet(last_item_prob=1.0) on every batch tried")
+def check_last_item_sample(fn: Callable) -> None:
+    """``fn(items, mask_token) -> (inputs, targets)``, all (B, T) int64: each right-padded row
+    (0 = padding) with only its last real item hidden behind ``mask_token``; targets hold that
+    item there and 0 elsewhere."""
+    batches = [
+        [[4, 9, 2, 7]],
+        [[1, 2, 3], [5, 6], [8]],
+        [[3, 3, 1, 2, 9, 4], [7, 5, 2, 6]],
+    ]
+    for rows in batches:
+        examples = [np.array(row) for row in rows]
+        cloze = ClozeTrainingSet(examples, max_len=10, num_items=9, last_item_prob=1.0)
+        expected = cloze.collate(examples)
+        items = pad_right(examples)
+        inputs, targets = (torch.as_tensor(x) for x in _call(fn, items, cloze.mask_token))
+        if torch.equal(inputs, expected.inputs) and torch.equal(targets, expected.targets):
+            continue
+        hint = "a row's last real item sits at index length - 1, length = (items != 0).sum(1)"
+        last_column = items.clone()
+        last_column[:, -1] = cloze.mask_token
+        if torch.equal(targets, expected.inputs) and torch.equal(inputs, expected.targets):
+            hint = "inputs and targets are swapped: the input shows the mask token"
+        elif torch.equal(inputs, last_column):
+            hint = "padding is on the right: the last column is padding in the shorter rows"
+        raise ExerciseError(
+            f"items {items.tolist()}: expected inputs {expected.inputs.tolist()} and targets "
+            f"{expected.targets.tolist()}, got {inputs.tolist()} and {targets.tolist()}; "
+            f"hint: {hint}"
+        )
+
+
+@_checker("mask_context", "the one vector bidirectional Hydra gives every real token")
+def check_mask_context(fn: Callable) -> None:
+    """``fn(q, k, v, mask) -> (b, 1, d)``: Σ over the real tokens s of k̂_s ⊙ v_s, so that
+    bidirectional ``hydra_attention(q, k, v, mask=mask)`` = q̂_t ⊙ that at every real t."""
+    for seed, lengths in enumerate([[5], [6, 3], [4, 1, 7]]):
+        n = max(lengths)
+        q, k, v = _qkv((len(lengths), n, 4), seed)
+        mask = torch.arange(n)[None, :] < torch.tensor(lengths)[:, None]
+        got = torch.as_tensor(_call(fn, q, k, v, mask)).double()
+        out = hydra_attention(q, k, v, causal=False, mask=mask)
+        expected = (F.normalize(k, dim=-1) * v * mask[..., None]).sum(dim=1, keepdim=True)
+        if _close(got, expected) and _close(F.normalize(q, dim=-1) * got * mask[..., None], out):
+            continue
+        hint = "normalise each key over its d features, multiply by v, sum over the tokens"
+        if _close(got, (F.normalize(k, dim=-1) * v).sum(dim=1, keepdim=True)):
+            hint = "padding (mask False) must add nothing to the sum"
+        elif got.shape != expected.shape:
+            hint = f"one vector per sequence, shape {tuple(expected.shape)} (keepdim=True)"
+        raise ExerciseError(f"sequence lengths {lengths}: wrong context; hint: {hint}")
+
+
+@_checker("paired_difference", "per-user NDCG@10 differences, A minus B, as paired_bootstrap's")
+def check_paired_difference(fn: Callable) -> None:
+    """``fn(ranks_a, ranks_b) -> (users,)``: each user's NDCG@10 under A minus under B, each
+    averaged over its seeds; ranks are 0-based, ``(seeds, users)``, seed counts may differ."""
+    generator = np.random.default_rng(0)
+    cases = [
+        (np.array([[0, 9, 10, 3]]), np.array([[1, 1, 0, 30]])),
+        (generator.integers(0, 25, (3, 50)), generator.integers(0, 25, (2, 50))),
+    ]
+    for ranks_a, ranks_b in cases:
+        got = np.asarray(_call(fn, ranks_a, ranks_b), dtype=np.float64)
+        expected = per_user_metric(ranks_a).mean(0) - per_user_metric(ranks_b).mean(0)
+        if got.shape == expected.shape and np.allclose(got, expected):
+            continue
+        hint = "NDCG@10 of a 0-based rank r: 1 / log2(r + 2) if r < 10, else 0"
+        shifted = per_user_metric(ranks_a + 1).mean(0) - per_user_metric(ranks_b + 1).mean(0)
+        if got.shape != expected.shape:
+            hint = f"one difference per user: shape {expected.shape}; average over seeds first"
+        elif np.allclose(got, shifted):
+            hint = "ranks are 0-based: the top item (r = 0) has gain 1 / log2(2) = 1"
+        raise ExerciseError(
+            f"ranks of shapes {ranks_a.shape} and {ranks_b.shape}: wrong differences; hint: {hint}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
 # Notebook 07
 # ----------------------------------------------------------------------------------------------
 
@@ -401,12 +486,15 @@ __all__ = [
     "check_expected_rank_random_ties",
     "check_hydra_grad_v",
     "check_hydra_step",
+    "check_last_item_sample",
     "check_leave_one_out",
     "check_kv_step",
     "check_linear_attention_right_first",
     "check_loglog_exponent",
+    "check_mask_context",
     "check_numbers_per_user",
     "check_padding_is_harmless",
+    "check_paired_difference",
     "check_per_head_cosine",
     "check_product_order_costs",
     "check_sees_the_future",

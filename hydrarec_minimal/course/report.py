@@ -8,7 +8,6 @@ notebook never hides an hour of training in a cell, and from models trained in t
     plot_learning_curves(runs, "causal")
     table = comparison_table(runs)
     compare(table, "HydraRec (causal)", "SASRec")     # {"verdict": "level (within one std)", ...}
-    plot_recipes({"recipe A": table, "recipe B": other_table}, ["BERT4Rec", "SASRec"])
     recommend(model, dataset, user, k=10)             # a table with titles
 """
 
@@ -130,48 +129,6 @@ def compare(
         "ratio": float(mean / other_mean) if other_mean else math.nan,
         "verdict": verdict,
     }
-
-
-def plot_recipes(
-    tables: dict[str, pd.DataFrame],
-    models: list[str],
-    *,
-    metric: str = "NDCG@10",
-    title: str = "",
-) -> Figure:
-    """One group of bars per model, one bar per training recipe: ``metric`` mean ± std.
-
-    Args:
-        tables: recipe name -> its ``comparison_table``; the popularity floor (the same in
-            every table: it is not trained) is taken from the first and drawn dashed.
-        models: the rows to draw, e.g. ``["BERT4Rec", "HydraRec (bidirectional)"]``.
-    """
-    fig, ax = plt.subplots(figsize=(4.4 + 2.2 * len(models), 3.6))
-    width = 0.8 / len(tables)
-    for number, (recipe, table) in enumerate(tables.items()):
-        rows = table.set_index("model")
-        missing = [model for model in models if model not in rows.index]
-        if missing:
-            raise KeyError(f"recipe {recipe!r} has no row {missing[0]!r}; rows: {list(rows.index)}")
-        rows = rows.loc[models]
-        offset = (number - (len(tables) - 1) / 2) * width
-        ax.bar(
-            np.arange(len(models)) + offset,
-            rows[f"{metric} mean"],
-            width=width,
-            yerr=rows[f"{metric} std"],
-            capsize=4,
-            label=recipe,
-        )
-    first = next(iter(tables.values())).set_index("model")
-    floor = first.at["Popularity (floor)", f"{metric} mean"]
-    ax.axhline(floor, color="grey", linestyle="--", linewidth=1, label="popularity (floor)")
-    ax.set_xticks(range(len(models)), models)
-    ax.set_ylabel(f"test {metric} (full ranking)")
-    ax.set_title(title, fontsize=10)
-    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    return fig
 
 
 @torch.no_grad()

@@ -118,59 +118,102 @@ def comparison_table(runs: list[dict]) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([popularity])], ignore_index=True)
 
 
+def _model_of(run: dict) -> tuple[str, str]:
+    return run["config"]["model"]["attention"], run["config"]["model"]["direction"]
+
+
+def _ranks_by_seed(runs: list[dict], protocol: str, name: str) -> np.ndarray:
+    """``(seeds, users)``: the stored test ranks of ``runs`` (one model), seeds in order."""
+    if not runs:
+        raise KeyError(f"no runs of {name}")
+    if any("test_ranks" not in run for run in runs):
+        raise KeyError(f"runs of {name} store no test ranks")
+    chosen = sorted(runs, key=lambda run: run["config"]["train"]["seed"])
+    return np.array([run["test_ranks"][protocol] for run in chosen])
+
+
 def stored_ranks(runs: list[dict], attention: str, direction: str, protocol: str) -> np.ndarray:
     """``(seeds, users)``: the test ranks stored by every run of one model, seeds in order.
 
     ``KeyError`` if there is no such run or one has no stored ranks (an older results file).
     """
-    chosen = sorted(
-        (
-            run
-            for run in runs
-            if (run["config"]["model"]["attention"], run["config"]["model"]["direction"])
-            == (attention, direction)
-        ),
-        key=lambda run: run["config"]["train"]["seed"],
-    )
-    if not chosen:
-        raise KeyError(f"no runs of {model_name(attention, direction)}")
-    if any("test_ranks" not in run for run in chosen):
-        raise KeyError(f"runs of {model_name(attention, direction)} store no test ranks")
-    return np.array([run["test_ranks"][protocol] for run in chosen])
+    chosen = [run for run in runs if _model_of(run) == (attention, direction)]
+    return _ranks_by_seed(chosen, protocol, model_name(attention, direction))
+
+
+def variant_name(runs: list[dict]) -> str:
+    """The model of ``runs`` (one model), ``" + previous item"`` added when it has that input.
+
+    ``ValueError`` if ``runs`` is empty or mixes models or the previous-item switch."""
+    kinds = {(*_model_of(run), run["config"]["model"].get("previous_item", False)) for run in runs}
+    if len(kinds) != 1:
+        raise ValueError(f"expected the runs of one model, got {sorted(kinds) or 'none'}")
+    ((attention, direction, previous_item),) = kinds
+    return model_name(attention, direction) + (" + previous item" if previous_item else "")
+
+
+DIFFERENCE_COLUMNS = ["model", "other", "protocol", "mean", "low", "high", "verdict"]
+
+
+def compare_runs(
+    runs_a: list[dict],
+    runs_b: list[dict],
+    metric: str = "NDCG@10",
+    names: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """A minus B, each list the runs of one model, from any folders (e.g. a variant against
+    the baseline of another comparison): ``paired_bootstrap`` over users and seeds, for each
+    protocol both store. Columns as ``paired_differences``, named by ``variant_name`` unless
+    ``names`` is given; empty without stored ranks. ``ValueError`` if a list mixes models or
+    the runs rank different users.
+    """
+    checked = variant_name(runs_a), variant_name(runs_b)
+    names = names or checked
+    rows = []
+    for protocol, label in PROTOCOL_LABELS.items():
+        try:
+            ranks = [
+                _ranks_by_seed(runs, protocol, name)
+                for runs, name in zip((runs_a, runs_b), names, strict=True)
+            ]
+        except KeyError:
+            continue
+        difference = paired_bootstrap(*ranks, metric=metric)
+        rows.append(
+            {
+                "model": names[0],
+                "other": names[1],
+                "protocol": label,
+                "mean": difference.mean,
+                "low": difference.low,
+                "high": difference.high,
+                "verdict": difference.verdict,
+            }
+        )
+    return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)
 
 
 def paired_differences(runs: list[dict], metric: str = "NDCG@10") -> pd.DataFrame:
     """Each kernel minus softmax in the same direction: ``paired_bootstrap`` over users and
     seeds, for both protocols. Columns: model, other, protocol, mean, low, high, verdict.
-    Empty when the runs store no test ranks."""
-    rows = []
-    kinds = {(r["config"]["model"]["attention"], r["config"]["model"]["direction"]) for r in runs}
+    Empty when the runs store no test ranks. The runs are of one comparison (one folder);
+    ``compare_runs`` compares runs of two."""
+    frames = []
+    kinds = {_model_of(run) for run in runs}
     for direction in DIRECTIONS:
         for attention in ATTENTION_KERNELS:
             if attention == "softmax" or {(attention, direction), ("softmax", direction)} - kinds:
                 continue
-            for protocol, label in PROTOCOL_LABELS.items():
-                try:
-                    ranks = [
-                        stored_ranks(runs, a, direction, protocol) for a in (attention, "softmax")
-                    ]
-                except KeyError:
-                    continue
-                difference = paired_bootstrap(*ranks, metric=metric)
-                rows.append(
-                    {
-                        "model": model_name(attention, direction),
-                        "other": model_name("softmax", direction),
-                        "protocol": label,
-                        "mean": difference.mean,
-                        "low": difference.low,
-                        "high": difference.high,
-                        "verdict": difference.verdict,
-                    }
-                )
-    return pd.DataFrame(
-        rows, columns=["model", "other", "protocol", "mean", "low", "high", "verdict"]
-    )
+            runs_a, runs_b = (
+                [run for run in runs if _model_of(run) == (a, direction)]
+                for a in (attention, "softmax")
+            )
+            names = model_name(attention, direction), model_name("softmax", direction)
+            frames.append(compare_runs(runs_a, runs_b, metric, names))
+    frames = [frame for frame in frames if not frame.empty]
+    if not frames:
+        return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
 
 
 def default_settings() -> dict[str, object]:

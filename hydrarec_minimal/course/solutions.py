@@ -1,4 +1,4 @@
-"""One solution to each exercise of notebooks 01-04 and 07, named as the function it asks for.
+"""One solution to each exercise of notebooks 01-04, 06 and 07, named as the function it asks for.
 
 Look only after trying: ``show_solution("hydra_step")`` prints one of them. Each passes its
 checker in ``course.exercises`` (``tests/test_exercises.py`` runs them all).
@@ -128,6 +128,37 @@ def expected_rank_random_ties(scores: Tensor, targets: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
+# Notebook 06
+# ----------------------------------------------------------------------------------------------
+
+
+def last_item_sample(items: Tensor, mask_token: int) -> tuple[Tensor, Tensor]:
+    """(inputs, targets) of right-padded ``items`` (B, T) with only the last real item hidden."""
+    rows = torch.arange(len(items))
+    last = (items != 0).sum(dim=1) - 1  # right padding: the last real item's index
+    inputs, targets = items.clone(), torch.zeros_like(items)
+    inputs[rows, last] = mask_token
+    targets[rows, last] = items[rows, last]
+    return inputs, targets
+
+
+def mask_context(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """(b, 1, d): the sum Σ_s k̂_s ⊙ v_s over the real tokens, the same for every token."""
+    kv = F.normalize(k, dim=-1) * v * mask.unsqueeze(-1)  # padding adds nothing
+    return kv.sum(dim=1, keepdim=True)
+
+
+def paired_difference(ranks_a: np.ndarray, ranks_b: np.ndarray) -> np.ndarray:
+    """(users,): NDCG@10 under A minus under B, each user's value averaged over seeds."""
+
+    def ndcg_at_10(ranks: np.ndarray) -> np.ndarray:  # 0-based ranks, (seeds, users)
+        ranks = np.asarray(ranks, dtype=np.float64)
+        return np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0).mean(axis=0)
+
+    return ndcg_at_10(ranks_a) - ndcg_at_10(ranks_b)
+
+
+# ----------------------------------------------------------------------------------------------
 # Notebook 07
 # ----------------------------------------------------------------------------------------------
 
@@ -166,6 +197,9 @@ SOLVED = (
     hydra_grad_v,
     leave_one_out,
     expected_rank_random_ties,
+    last_item_sample,
+    mask_context,
+    paired_difference,
     numbers_per_user,
     kv_step,
 )
