@@ -94,6 +94,31 @@ def optimistic(scores, targets):
     return (scores > scores.gather(1, targets[:, None])).sum(1).double()
 
 
+def first_items_kept(histories, max_len):
+    return solutions.causal_inputs_and_targets([h[: max_len + 1] for h in histories], max_len)
+
+
+def targets_not_shifted(histories, max_len):
+    inputs, _ = solutions.causal_inputs_and_targets(histories, max_len)
+    return inputs, inputs
+
+
+def summed_bce(hidden, item_vectors, targets, negatives):
+    return 2 * len(targets) * solutions.bce_one_negative(hidden, item_vectors, targets, negatives)
+
+
+def swapped_labels(hidden, item_vectors, targets, negatives):
+    return solutions.bce_one_negative(hidden, item_vectors, negatives, targets)
+
+
+def no_cutoff(rank, k):
+    return 1 / np.log2(rank + 2)
+
+
+def cutoff_off_by_one(rank, k):
+    return 1 / np.log2(rank + 2) if rank <= k else 0.0
+
+
 def last_column_masked(items, mask_token):
     inputs, targets = items.clone(), torch.zeros_like(items)
     inputs[:, -1], targets[:, -1] = mask_token, items[:, -1]
@@ -150,6 +175,9 @@ EXERCISES = {
     "hydra_grad_v": [prefix_instead_of_suffix],
     "leave_one_out": [swapped_targets],
     "expected_rank_random_ties": [pessimistic, optimistic],
+    "causal_inputs_and_targets": [first_items_kept, targets_not_shifted],
+    "bce_one_negative": [summed_bce, swapped_labels],
+    "ndcg_at_k": [no_cutoff, cutoff_off_by_one],
     "last_item_sample": [last_column_masked],
     "mask_context": [context_with_padding],
     "paired_difference": [ranks_as_one_based, difference_of_means],

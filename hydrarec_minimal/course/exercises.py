@@ -1,4 +1,4 @@
-"""Checkers for the exercises of notebooks 01-04, 06 and 07: ``check_<name>(your_function)``.
+"""Checkers for the exercises of notebooks 01-07: ``check_<name>(your_function)``.
 
 Each checker calls your function on several inputs and compares what it returns with the right
 answer. It prints a line starting "✓" when every case passes, a line starting "○" ("not
@@ -345,6 +345,94 @@ def check_expected_rank_random_ties(fn: Callable) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Notebook 05
+# ----------------------------------------------------------------------------------------------
+
+
+@_checker("causal_inputs_and_targets", "inputs, next-item targets and padding right every time")
+def check_causal_inputs_and_targets(fn: Callable) -> None:
+    """``fn(histories, max_len) -> (inputs, targets)``, long (B, T), 0-padded on the right: each
+    history's last ``max_len + 1`` items, inputs without the last, targets without the first."""
+    cases = [
+        ([[5, 6, 7]], 4),
+        ([[1, 2, 3, 4, 5, 6], [9, 8]], 3),
+        ([[3, 1], [4, 1, 5, 9, 2, 6], [5, 3, 5]], 10),
+        ([list(range(10, 30)), [7, 7, 7]], 5),
+    ]
+    for histories, max_len in cases:
+        windows = [np.array(h[-(max_len + 1) :]) for h in histories]
+        expected = (pad_right([w[:-1] for w in windows]), pad_right([w[1:] for w in windows]))
+        got = _call(fn, [np.array(h) for h in histories], max_len)
+        got = tuple(torch.as_tensor(x).long() for x in got)
+        if all(_close(g, e) for g, e in zip(got, expected, strict=True)):
+            continue
+        hint = "the target at position t is the item that comes right after input t"
+        firsts = [np.array(h[: max_len + 1]) for h in histories]
+        if _close(got[0], pad_right([w[:-1] for w in firsts])):
+            hint = "keep the MOST RECENT max_len + 1 items (the end of each history)"
+        elif _close(got[1], expected[0]):
+            hint = "the targets are the inputs shifted by one: window[1:], not window[:-1]"
+        elif got[0].shape != expected[0].shape:
+            hint = "pad on the right with 0 to the longest window minus one"
+        raise ExerciseError(
+            f"histories {histories}, max_len={max_len}: expected inputs {expected[0].tolist()} "
+            f"and targets {expected[1].tolist()}, got {[g.tolist() for g in got]}; hint: {hint}"
+        )
+
+
+def _bce_reference(hidden: Tensor, items: Tensor, targets: Tensor, negatives: Tensor) -> Tensor:
+    positive = (hidden * items[targets]).sum(-1)
+    negative = (hidden * items[negatives]).sum(-1)
+    logits = torch.cat([positive, negative])
+    labels = torch.cat([torch.ones_like(positive), torch.zeros_like(negative)])
+    return F.binary_cross_entropy_with_logits(logits, labels)
+
+
+@_checker("bce_one_negative", "equals SASRec's binary loss with one negative per position")
+def check_bce_one_negative(fn: Callable) -> None:
+    """``fn(hidden (m, d), item_vectors (V, d), targets (m,), negatives (m,)) -> scalar``: the
+    mean binary cross-entropy over the m positive and m negative logits (dot products)."""
+    for seed, (m, d, items) in enumerate([(1, 2, 3), (5, 4, 9), (40, 8, 30)]):
+        generator = torch.Generator().manual_seed(seed)
+        hidden = torch.randn(m, d, generator=generator, dtype=torch.float64)
+        vectors = torch.randn(items, d, generator=generator, dtype=torch.float64)
+        targets = torch.randint(1, items, (m,), generator=generator)
+        negatives = torch.randint(1, items, (m,), generator=generator)
+        expected = _bce_reference(hidden, vectors, targets, negatives)
+        got = torch.as_tensor(_call(fn, hidden, vectors, targets, negatives))
+        if _close(got, expected):
+            continue
+        hint = "logit = hidden · item vector; BCE with label 1 for targets, 0 for negatives"
+        if _close(got, 2 * m * expected):
+            hint = "take the mean over the 2m logits, not the sum"
+        elif _close(got, _bce_reference(hidden, vectors, negatives, targets)):
+            hint = "the labels are swapped: the target gets 1, the negative 0"
+        raise ExerciseError(
+            f"m={m}, d={d}, {items} items: expected {expected.item():.6f}, got {got.item():.6f}; "
+            f"hint: {hint}"
+        )
+
+
+@_checker("ndcg_at_k", "equals 1/log2(rank + 2) inside the top k and 0 outside, for every k")
+def check_ndcg_at_k(fn: Callable[[int, int], float]) -> None:
+    """``fn(rank, k) -> float``: NDCG@k of one 0-based rank (one relevant item)."""
+    for k in (1, 5, 10, 20):
+        for rank in range(25):
+            expected = float(per_user_metric(np.array([rank]), f"NDCG@{k}")[0])
+            got = float(_call(fn, rank, k))
+            if abs(got - expected) < 1e-12:
+                continue
+            hint = "one relevant item: the gain is 1/log2(position + 1), position 1-based"
+            if rank == k and got > 0:
+                hint = "rank is 0-based: rank k is the (k+1)-th item, outside the top k"
+            elif rank >= k:
+                hint = "outside the top k the gain is 0"
+            raise ExerciseError(
+                f"rank={rank}, k={k}: expected {expected:.6f}, got {got:.6f}; hint: {hint}"
+            )
+
+
+# ----------------------------------------------------------------------------------------------
 # Notebook 06
 # ----------------------------------------------------------------------------------------------
 
@@ -482,16 +570,19 @@ def check_kv_step(fn: Callable) -> None:
 
 __all__ = [
     "ExerciseError",
+    "check_bce_one_negative",
     "check_causal_allowed",
+    "check_causal_inputs_and_targets",
     "check_expected_rank_random_ties",
     "check_hydra_grad_v",
     "check_hydra_step",
+    "check_kv_step",
     "check_last_item_sample",
     "check_leave_one_out",
-    "check_kv_step",
     "check_linear_attention_right_first",
     "check_loglog_exponent",
     "check_mask_context",
+    "check_ndcg_at_k",
     "check_numbers_per_user",
     "check_padding_is_harmless",
     "check_paired_difference",

@@ -1,4 +1,4 @@
-"""One solution to each exercise of notebooks 01-04, 06 and 07, named as the function it asks for.
+"""One solution to each exercise of notebooks 01-07, named as the function it asks for.
 
 Look only after trying: ``show_solution("hydra_step")`` prints one of them. Each passes its
 checker in ``course.exercises`` (``tests/test_exercises.py`` runs them all).
@@ -128,6 +128,42 @@ def expected_rank_random_ties(scores: Tensor, targets: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
+# Notebook 05
+# ----------------------------------------------------------------------------------------------
+
+
+def causal_inputs_and_targets(histories, max_len: int) -> tuple[Tensor, Tensor]:
+    """Long (B, T) inputs and next-item targets, 0-padded on the right, from each history's
+    last max_len + 1 items."""
+    windows = [np.asarray(history[-(max_len + 1) :]) for history in histories]
+    width = max(len(window) for window in windows) - 1
+    inputs = torch.zeros(len(windows), width, dtype=torch.int64)
+    targets = torch.zeros(len(windows), width, dtype=torch.int64)
+    for row, window in enumerate(windows):
+        inputs[row, : len(window) - 1] = torch.as_tensor(window[:-1])
+        targets[row, : len(window) - 1] = torch.as_tensor(window[1:])
+    return inputs, targets
+
+
+def bce_one_negative(
+    hidden: Tensor, item_vectors: Tensor, targets: Tensor, negatives: Tensor
+) -> Tensor:
+    """SASRec's loss: binary cross-entropy of the target (label 1) and one negative (label 0)
+    at each of the m positions, mean over the 2m logits."""
+    positive = (hidden * item_vectors[targets]).sum(dim=-1)  # (m,)
+    negative = (hidden * item_vectors[negatives]).sum(dim=-1)  # (m,)
+    return (F.softplus(-positive).sum() + F.softplus(negative).sum()) / (2 * len(targets))
+
+
+def ndcg_at_k(rank: int, k: int) -> float:
+    """NDCG@k of one relevant item at 0-based ``rank``: 1/log2(rank + 2) in the top k, else 0."""
+    return 1 / np.log2(rank + 2) if rank < k else 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+# ----------------------------------------------------------------------------------------------
 # Notebook 06
 # ----------------------------------------------------------------------------------------------
 
@@ -197,6 +233,9 @@ SOLVED = (
     hydra_grad_v,
     leave_one_out,
     expected_rank_random_ties,
+    causal_inputs_and_targets,
+    bce_one_negative,
+    ndcg_at_k,
     last_item_sample,
     mask_context,
     paired_difference,
