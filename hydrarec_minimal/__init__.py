@@ -6,7 +6,7 @@ the data), ``data`` (sequences and the split), ``batches``, ``metrics``, ``train
 ``course``.
 """
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 from hydrarec_minimal.attention import hydra_attention  # noqa: E402
 from hydrarec_minimal.batches import evaluation_batches, training_batches  # noqa: E402
