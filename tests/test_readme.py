@@ -109,7 +109,7 @@ def test_the_committed_comparisons_are_the_known_experiments():
         "ml-100k", "ml-100k-50-epochs", "ml-100k-ce-chunked", "ml-100k-cloze-200-epochs",
         "ml-100k-fused-attention",
         "ml-100k-last-item-samples", "ml-100k-previous-item", "ml-100k-previous-item-causal",
-        "ml-100k-previous-item-random-masks-only",
+        "ml-100k-previous-item-converged", "ml-100k-previous-item-random-masks-only",
     ]  # fmt: skip
 
 
