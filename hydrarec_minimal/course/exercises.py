@@ -157,11 +157,12 @@ def check_loglog_exponent(fn: Callable) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def _run_steps(step: Callable, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    state = torch.zeros_like(q[:, 0])
+def _run_steps(step: Callable, state: tuple, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """Feed q, k, v ``(b, n, d)`` to ``step(*state, q_t, k_t, v_t) -> (*state, out_t)`` one
+    token at a time from ``state``; the outputs stacked, ``(b, n, d)``."""
     outputs = []
     for t in range(q.shape[1]):
-        state, out_t = _call(step, state, q[:, t], k[:, t], v[:, t])
+        *state, out_t = _call(step, *state, q[:, t], k[:, t], v[:, t])
         outputs.append(out_t)
     return torch.stack(outputs, dim=1)
 
@@ -172,7 +173,7 @@ def check_hydra_step(fn: Callable) -> None:
     attention, ``state`` starting at zeros; run over whole sequences."""
     for seed, shape in enumerate([(1, 1, 1), (2, 6, 8), (3, 10, 4)]):
         q, k, v = _qkv(shape, seed)
-        got = _run_steps(fn, q, k, v)
+        got = _run_steps(fn, (torch.zeros_like(q[:, 0]),), q, k, v)
         expected = hydra_attention(q, k, v, causal=True)
         if _close(got, expected):
             continue
@@ -541,15 +542,6 @@ def check_numbers_per_user(fn: Callable[[str, int, int, int], int]) -> None:
             )
 
 
-def _run_cached_steps(step: Callable, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    keys, values = q[:, :0], q[:, :0]  # (b, 0, d): nothing seen yet
-    outputs = []
-    for t in range(q.shape[1]):
-        keys, values, out_t = _call(step, keys, values, q[:, t], k[:, t], v[:, t])
-        outputs.append(out_t)
-    return torch.stack(outputs, dim=1)
-
-
 @_checker("kv_step", "token by token equals causal softmax attention (is_causal=True)")
 def check_kv_step(fn: Callable) -> None:
     """``fn(keys, values, q_t, k_t, v_t) -> (keys, values, out_t)``: one token of one-head
@@ -557,7 +549,7 @@ def check_kv_step(fn: Callable) -> None:
     before, q_t, k_t, v_t ``(b, d)``; run over whole sequences from empty caches."""
     for seed, shape in enumerate([(1, 1, 1), (2, 6, 8), (3, 10, 4)]):
         q, k, v = _qkv(shape, seed)
-        got = _run_cached_steps(fn, q, k, v)
+        got = _run_steps(fn, (q[:, :0], q[:, :0]), q, k, v)  # empty caches (b, 0, d)
         expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         if _close(got, expected):
             continue

@@ -122,6 +122,10 @@ def _model_of(run: dict) -> tuple[str, str]:
     return run["config"]["model"]["attention"], run["config"]["model"]["direction"]
 
 
+def _runs_of(runs: list[dict], attention: str, direction: str) -> list[dict]:
+    return [run for run in runs if _model_of(run) == (attention, direction)]
+
+
 def _ranks_by_seed(runs: list[dict], protocol: str, name: str) -> np.ndarray:
     """``(seeds, users)``: the stored test ranks of ``runs`` (one model), seeds in order."""
     if not runs:
@@ -137,8 +141,9 @@ def stored_ranks(runs: list[dict], attention: str, direction: str, protocol: str
 
     ``KeyError`` if there is no such run or one has no stored ranks (an older results file).
     """
-    chosen = [run for run in runs if _model_of(run) == (attention, direction)]
-    return _ranks_by_seed(chosen, protocol, model_name(attention, direction))
+    return _ranks_by_seed(
+        _runs_of(runs, attention, direction), protocol, model_name(attention, direction)
+    )
 
 
 def variant_name(runs: list[dict]) -> str:
@@ -204,10 +209,7 @@ def paired_differences(runs: list[dict], metric: str = "NDCG@10") -> pd.DataFram
         for attention in ATTENTION_KERNELS:
             if attention == "softmax" or {(attention, direction), ("softmax", direction)} - kinds:
                 continue
-            runs_a, runs_b = (
-                [run for run in runs if _model_of(run) == (a, direction)]
-                for a in (attention, "softmax")
-            )
+            runs_a, runs_b = (_runs_of(runs, a, direction) for a in (attention, "softmax"))
             names = model_name(attention, direction), model_name("softmax", direction)
             frames.append(compare_runs(runs_a, runs_b, metric, names))
     frames = [frame for frame in frames if not frame.empty]
