@@ -2,8 +2,7 @@
 
 Full ranking: the target against all items, the user's history removed (never the target;
 padding never ranked). With a 0-based ``rank``: HR@k = [rank < k], NDCG@k = 1/log2(rank + 2),
-MRR@k = 1/(rank + 1) when rank < k, else 0. Ties count against the target. Sampled ranking
-(older papers): the target against ``SAMPLED_NEGATIVES`` seeded negatives.
+MRR@k = 1/(rank + 1) when rank < k, else 0. Ties count against the target.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import torch
 from torch import Tensor
 
 CUTOFFS = (1, 5, 10, 20)
-SAMPLED_NEGATIVES = 100
 
 
 def exclude_history(scores: Tensor, history: Tensor, targets: Tensor) -> Tensor:
@@ -36,36 +34,6 @@ def target_ranks(scores: Tensor, targets: Tensor) -> Tensor:
 def full_ranking_ranks(scores: Tensor, history: Tensor, targets: Tensor) -> Tensor:
     """Ranks ``(batch,)`` of the targets among all items, history removed (``exclude_history``)."""
     return target_ranks(exclude_history(scores, history, targets), targets)
-
-
-def sample_negatives(
-    history: Tensor,
-    targets: Tensor,
-    num_items: int,
-    num_negatives: int = SAMPLED_NEGATIVES,
-    popularity: Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Long ``(batch, num_negatives)`` item ids drawn without replacement, never padding, a
-    ``history`` item or the target; uniform, or weighted by ``popularity`` ``(num_items + 1,)``.
-    ``ValueError`` if some user has too few candidates."""
-    weights = torch.ones(num_items + 1) if popularity is None else popularity
-    weights = weights.double().expand(len(targets), -1).clone()
-    weights[:, 0] = 0
-    weights.scatter_(1, history.cpu(), 0.0)
-    weights.scatter_(1, targets.cpu()[:, None], 0.0)
-    available = (weights > 0).sum(dim=1).min().item()
-    if available < num_negatives:
-        raise ValueError(
-            f"only {available} candidate negatives for some user; asked for {num_negatives}"
-        )
-    return torch.multinomial(weights, num_negatives, replacement=False, generator=generator)
-
-
-def sampled_ranking_ranks(scores: Tensor, targets: Tensor, negatives: Tensor) -> Tensor:
-    """Ranks ``(batch,)``, in 0..m, of the targets among their ``negatives`` ``(batch, m)``."""
-    candidates = torch.cat([targets[:, None], negatives.to(targets.device)], dim=1)
-    return target_ranks(scores.gather(1, candidates), torch.zeros_like(targets))
 
 
 def per_user_metric(ranks: np.ndarray, metric: str = "NDCG@10") -> np.ndarray:

@@ -22,13 +22,7 @@ from tqdm import tqdm
 
 from hydrarec_minimal.batches import EvalBatch, TrainBatch, check_range, model_input
 from hydrarec_minimal.fast.chunked_loss import chunked_cross_entropy
-from hydrarec_minimal.metrics import (
-    exclude_history,
-    full_ranking_ranks,
-    metrics_from_ranks,
-    sample_negatives,
-    sampled_ranking_ranks,
-)
+from hydrarec_minimal.metrics import exclude_history, full_ranking_ranks, metrics_from_ranks
 from hydrarec_minimal.model import SequentialRecommender
 
 if TYPE_CHECKING:
@@ -36,7 +30,7 @@ if TYPE_CHECKING:
 
 LOSSES = ("ce", "ce-chunked", "bce")
 #: "full": all items but the user's history; "full-with-history": all items (RecBole's default)
-PROTOCOLS = ("full", "full-with-history", "sampled-uniform", "sampled-popularity")
+PROTOCOLS = ("full", "full-with-history")
 
 
 @dataclass
@@ -158,44 +152,30 @@ def train_one_epoch(
 def evaluation_ranks(
     score_fn: Callable[[Tensor], Tensor],
     batches: Iterable[EvalBatch],
-    num_items: int,
     protocol: str = "full",
-    popularity: Tensor | None = None,
-    seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> Tensor:
-    """Long ``(users,)``: each evaluated user's 0-based target rank, in batch order.
-
-    ``score_fn``: inputs ``(batch, n)`` -> scores ``(batch, num_items + 1)``, e.g.
-    ``model.score_last``; ``protocol``: one of ``PROTOCOLS`` (sampled ones use ``seed``;
-    "sampled-popularity" needs ``popularity`` counts). ``ValueError`` otherwise.
-    """
+    """Long ``(users,)``: each evaluated user's 0-based target rank among all items, in batch
+    order. ``score_fn``: inputs ``(batch, n)`` -> scores ``(batch, num_items + 1)``, e.g.
+    ``model.score_last``; ``protocol``: one of ``PROTOCOLS``, else ``ValueError``."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
-    if protocol == "sampled-popularity" and popularity is None:
-        raise ValueError("the sampled-popularity protocol needs item popularity counts")
-    generator = torch.Generator().manual_seed(seed)
     ranks = []
     for batch in batches:
         scores = score_fn(batch.inputs.to(device)).float().cpu()
-        targets, history = batch.targets, batch.exclude
-        if protocol == "full":
-            ranks.append(full_ranking_ranks(scores, history, targets))
-        elif protocol == "full-with-history":
-            no_history = torch.zeros_like(history[:, :0])
-            ranks.append(full_ranking_ranks(scores, no_history, targets))  # padding still out
-        else:
-            weights = popularity if protocol == "sampled-popularity" else None
-            negatives = sample_negatives(
-                history, targets, num_items, generator=generator, popularity=weights
-            )
-            ranks.append(sampled_ranking_ranks(scores, targets, negatives))
+        history = batch.exclude if protocol == "full" else batch.exclude[:, :0]  # padding: out
+        ranks.append(full_ranking_ranks(scores, history, batch.targets))
     return torch.cat(ranks)
 
 
-def evaluate(*args, **kwargs) -> dict[str, float]:
-    """``{"HR@10": ..., ...}``: ``metrics_from_ranks`` of ``evaluation_ranks(*args, **kwargs)``."""
-    return metrics_from_ranks(evaluation_ranks(*args, **kwargs))
+def evaluate(
+    score_fn: Callable[[Tensor], Tensor],
+    batches: Iterable[EvalBatch],
+    protocol: str = "full",
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """``{"HR@10": ..., ...}``: ``metrics_from_ranks`` of ``evaluation_ranks``."""
+    return metrics_from_ranks(evaluation_ranks(score_fn, batches, protocol, device))
 
 
 def popularity_scorer(popularity: Tensor) -> Callable[[Tensor], Tensor]:
@@ -233,7 +213,7 @@ def fit(
         )
         history.seconds_per_epoch.append(time.perf_counter() - start)
         model.eval()
-        metrics = evaluate(model.score_last, valid_batches, model.config.num_items, device=device)
+        metrics = evaluate(model.score_last, valid_batches, device=device)
         history.train_loss.append(loss)
         history.valid_metrics.append(metrics)
         epochs.set_postfix(loss=f"{loss:.3f}", valid_ndcg10=f"{metrics['NDCG@10']:.4f}")

@@ -12,8 +12,6 @@ from hydrarec_minimal.metrics import (
     exclude_history,
     full_ranking_ranks,
     metrics_from_ranks,
-    sample_negatives,
-    sampled_ranking_ranks,
     target_ranks,
 )
 
@@ -63,42 +61,6 @@ def test_k_larger_than_the_item_count_counts_every_rank():
 def test_metrics_need_users():
     with pytest.raises(ValueError, match="zero users"):
         metrics_from_ranks(torch.tensor([], dtype=torch.long))
-
-
-def test_sampled_negatives_avoid_history_and_target_and_are_repeatable():
-    history = torch.tensor([[1, 2, 0], [5, 0, 0]])
-    targets = torch.tensor([3, 4])
-    draw = lambda seed: sample_negatives(  # noqa: E731
-        history,
-        targets,
-        num_items=10,
-        num_negatives=6,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    negatives = draw(0)
-    assert negatives.shape == (2, 6)
-    assert not set(negatives[0].tolist()) & {0, 1, 2, 3}
-    assert not set(negatives[1].tolist()) & {0, 4, 5}
-    assert all(len(set(row.tolist())) == 6 for row in negatives)
-    assert torch.equal(negatives, draw(0))
-    with pytest.raises(ValueError, match="only 7 candidate negatives"):
-        sample_negatives(history, targets, num_items=10, num_negatives=8)
-
-
-def test_popularity_negatives_follow_the_weights():
-    popularity = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0, 0.0])  # only items 3 and 4 can be drawn
-    negatives = sample_negatives(
-        torch.tensor([[1]]), torch.tensor([2]), num_items=5, num_negatives=2, popularity=popularity
-    )
-    assert sorted(negatives[0].tolist()) == [3, 4]
-
-
-def test_sampled_rank_by_hand():
-    scores = torch.tensor([[0.0, 0.9, 0.1, 0.5, 0.7]])
-    # target 3 (0.5) against negatives 1 (0.9), 2 (0.1), 4 (0.7): two above it.
-    assert sampled_ranking_ranks(scores, torch.tensor([3]), torch.tensor([[1, 2, 4]])).tolist() == [
-        2
-    ]
 
 
 def test_per_user_metric_by_hand_and_its_errors():

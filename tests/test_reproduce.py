@@ -15,6 +15,7 @@ from hydrarec_minimal.course.reproduce import (
     default_settings,
     markdown_table,
     paired_differences,
+    runs_of,
     stored_ranks,
     write_comparison,
 )
@@ -136,6 +137,14 @@ def test_models_trained_at_their_own_settings_are_named_with_them(tmp_path):
     text = write_comparison(tmp_path)
     assert "Settings: per model, HydraRec (causal): the defaults of `train`; " in text
     assert "SASRec: lr = 0.003.\n" in text
+
+
+def test_runs_of_picks_one_model_in_order():
+    runs = [fake_run("hydra", "causal", 0.1, 1), fake_run("hydra", "bidirectional", 0.2, 1)]
+    runs += [fake_run("softmax", "causal", 0.3, 1), fake_run("hydra", "causal", 0.4, 1)]
+    picked = runs_of(runs, "hydra", "causal")
+    assert [run["metrics"]["test"]["NDCG@10"] for run in picked] == [0.1, 0.4]
+    assert runs_of(runs, "linear", "causal") == []
 
 
 def test_runs_of_two_folders_are_compared_by_name_and_a_list_must_hold_one_model():

@@ -32,13 +32,13 @@ from hydrarec_minimal.checkpoint import save_checkpoint
 from hydrarec_minimal.course.benchmark import describe_machine
 from hydrarec_minimal.course.data_cli import dataset_summary
 from hydrarec_minimal.course.outputs import check_output_file
+from hydrarec_minimal.course.sampled import SAMPLED_NEGATIVES, sampled_ranks
 from hydrarec_minimal.data import PROTOCOL, SequenceDataset
-from hydrarec_minimal.metrics import SAMPLED_NEGATIVES, metrics_from_ranks
+from hydrarec_minimal.metrics import metrics_from_ranks
 from hydrarec_minimal.model import ModelConfig, SequentialRecommender
 from hydrarec_minimal.train import (
     TrainConfig,
     choose_device,
-    evaluate,
     evaluation_ranks,
     fit,
     popularity_scorer,
@@ -95,7 +95,7 @@ def user_ranks(
     """Long ``(users,)``: the 0-based rank of each evaluated user's target, in the order of
     ``dataset.split.eval_users``."""
     batches = evaluation_batches(dataset, stage, config)
-    return evaluation_ranks(score_fn, batches, dataset.num_items, protocol, device=device)
+    return evaluation_ranks(score_fn, batches, protocol, device)
 
 
 def sampled_metrics(
@@ -110,10 +110,10 @@ def sampled_metrics(
     popularity = torch.as_tensor(dataset.popularity)
     batches = evaluation_batches(dataset, "test", config)
     return {
-        f"test, {SAMPLED_NEGATIVES} {protocol.split('-')[1]} negatives": evaluate(
-            score_fn, batches, dataset.num_items, protocol, popularity, seed, device
+        f"test, {SAMPLED_NEGATIVES} {sampler} negatives": metrics_from_ranks(
+            sampled_ranks(score_fn, batches, dataset.num_items, weights, seed, device)
         )
-        for protocol in ("sampled-uniform", "sampled-popularity")
+        for sampler, weights in (("uniform", None), ("popularity", popularity))
     }
 
 

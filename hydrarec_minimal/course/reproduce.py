@@ -122,7 +122,8 @@ def _model_of(run: dict) -> tuple[str, str]:
     return run["config"]["model"]["attention"], run["config"]["model"]["direction"]
 
 
-def _runs_of(runs: list[dict], attention: str, direction: str) -> list[dict]:
+def runs_of(runs: list[dict], attention: str, direction: str) -> list[dict]:
+    """The runs of one model (attention kernel and direction), in their order."""
     return [run for run in runs if _model_of(run) == (attention, direction)]
 
 
@@ -142,7 +143,7 @@ def stored_ranks(runs: list[dict], attention: str, direction: str, protocol: str
     ``KeyError`` if there is no such run or one has no stored ranks (an older results file).
     """
     return _ranks_by_seed(
-        _runs_of(runs, attention, direction), protocol, model_name(attention, direction)
+        runs_of(runs, attention, direction), protocol, model_name(attention, direction)
     )
 
 
@@ -209,7 +210,7 @@ def paired_differences(runs: list[dict], metric: str = "NDCG@10") -> pd.DataFram
         for attention in ATTENTION_KERNELS:
             if attention == "softmax" or {(attention, direction), ("softmax", direction)} - kinds:
                 continue
-            runs_a, runs_b = (_runs_of(runs, a, direction) for a in (attention, "softmax"))
+            runs_a, runs_b = (runs_of(runs, a, direction) for a in (attention, "softmax"))
             names = model_name(attention, direction), model_name("softmax", direction)
             frames.append(compare_runs(runs_a, runs_b, metric, names))
     frames = [frame for frame in frames if not frame.empty]
