@@ -16,7 +16,14 @@ import pandas as pd
 import pytest
 
 from hydrarec_minimal.course import RELEASE_TAG, REPOSITORY
-from hydrarec_minimal.course.reproduce import write_comparison
+from hydrarec_minimal.course.reproduce import (
+    compare_runs,
+    load_runs,
+    markdown_differences,
+    runs_of,
+    write_comparison,
+)
+from hydrarec_minimal.model import DIRECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -107,10 +114,34 @@ def test_documents_speak_of_the_project_alone(document):
 def test_the_committed_comparisons_are_the_known_experiments():
     assert COMPARISONS == [
         "ml-100k", "ml-100k-50-epochs", "ml-100k-ce-chunked", "ml-100k-cloze-200-epochs",
-        "ml-100k-fused-attention",
-        "ml-100k-last-item-samples", "ml-100k-previous-item", "ml-100k-previous-item-causal",
+        "ml-100k-fused-attention", "ml-100k-last-item-samples", "ml-100k-linear-attention",
+        "ml-100k-previous-item", "ml-100k-previous-item-causal",
         "ml-100k-previous-item-converged", "ml-100k-previous-item-random-masks-only",
     ]  # fmt: skip
+
+
+#: HydraRec's two linear-attention rivals, run in their own folder with the same search.
+LINEAR = "ml-100k-linear-attention"
+
+
+def test_results_md_shows_hydrarec_and_softmax_against_each_linear_kernel():
+    """HydraRec minus linear attention and LinRec, then each of them minus the softmax model
+    (HydraRec and softmax: the main comparison's runs), both directions, both protocols."""
+    main, rivals = load_runs(RESULTS / HEADLINE), load_runs(RESULTS / LINEAR)
+    pairs = [(main, "hydra", rivals, kernel) for kernel in ("linear", "linrec")] + [
+        (rivals, kernel, main, "softmax") for kernel in ("linear", "linrec")
+    ]
+    frames = [
+        compare_runs(runs_of(runs_a, a, direction), runs_of(runs_b, b, direction))
+        for direction in DIRECTIONS
+        for runs_a, a, runs_b, b in pairs
+    ]
+    expected = markdown_differences(pd.concat(frames, ignore_index=True))
+    assert len(expected.splitlines()) == 2 + 2 * 8  # header + both protocols of 8 pairs
+    text = (ROOT / "RESULTS.md").read_text()
+    shown = re.search(rf"<!-- differences:{LINEAR} -->\n(.*?)\n<!-- /differences:{LINEAR} -->",
+                      text, re.S)  # fmt: skip
+    assert shown and shown.group(1).strip() == expected
 
 
 @pytest.mark.parametrize("name", COMPARISONS)
