@@ -189,6 +189,39 @@ def notebook_text(name: str) -> str:
 NOTEBOOK_06 = "06_train_bidirectional_hydrarec.ipynb"
 
 
+#: The converged screen: a change to both bidirectional models on top of the previous item.
+SCREEN = "ml-100k-bidirectional-screening"
+SCREEN_BASE = "ml-100k-previous-item-random-masks-only"
+
+
+def test_screen_readme_table_is_built_from_its_seed_0_runs():
+    """Each row: validation (at the kept epoch) and test NDCG@10, ratio and epochs, as run."""
+    text = (RESULTS / SCREEN / "README.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith(("| none", "| `--"))]
+    assert len(rows) == 6, rows
+    for row in rows:
+        option = re.match(r"\| `--([\w-]+) ?([\w.]*)`", row)
+        folder = f"{SCREEN}/{option[1]}-{option[2]}".rstrip("-") if option else SCREEN_BASE
+        runs = {
+            attention: json.loads(
+                (RESULTS / folder / "runs" / f"{attention}-bidirectional-seed0.json").read_text()
+            )
+            for attention in ("hydra", "softmax")
+        }
+        valid = {
+            attention: run["history"]["valid_metrics"][run["best_epoch"] - 1]["NDCG@10"]
+            for attention, run in runs.items()
+        }
+        cells = [
+            f"{valid['hydra']:.4f}",
+            f"{valid['softmax']:.4f}",
+            f"{valid['hydra'] / valid['softmax']:.2f}",
+            *(f"{runs[a]['metrics']['test']['NDCG@10']:.4f}" for a in ("hydra", "softmax")),
+            *(str(runs[a]["epochs_run"]) for a in ("hydra", "softmax")),
+        ]
+        assert row.endswith("| " + " | ".join(cells) + " |"), (row, cells)
+
+
 @pytest.mark.parametrize("name", ["ml-100k", "ml-100k-previous-item-converged"])
 def test_notebook_06_shows_the_converged_bidirectional_rows_and_paired_differences(name):
     """The rows of a converged comparison that concern the bidirectional models, as written."""
