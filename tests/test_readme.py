@@ -17,9 +17,11 @@ import pytest
 
 from hydrarec_minimal.course import RELEASE_TAG, REPOSITORY
 from hydrarec_minimal.course.reproduce import (
+    best_valid_metrics,
     compare_runs,
     load_runs,
     markdown_differences,
+    run_file,
     runs_of,
     write_comparison,
 )
@@ -204,14 +206,11 @@ def test_screen_readme_table_is_built_from_its_seed_0_runs():
         folder = f"{SCREEN}/{option[1]}-{option[2]}".rstrip("-") if option else SCREEN_BASE
         runs = {
             attention: json.loads(
-                (RESULTS / folder / "runs" / f"{attention}-bidirectional-seed0.json").read_text()
+                run_file(RESULTS / folder, attention, "bidirectional", 0).read_text()
             )
             for attention in ("hydra", "softmax")
         }
-        valid = {
-            attention: run["history"]["valid_metrics"][run["best_epoch"] - 1]["NDCG@10"]
-            for attention, run in runs.items()
-        }
+        valid = {attention: best_valid_metrics(run)["NDCG@10"] for attention, run in runs.items()}
         cells = [
             f"{valid['hydra']:.4f}",
             f"{valid['softmax']:.4f}",

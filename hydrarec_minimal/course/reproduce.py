@@ -75,6 +75,11 @@ def load_runs(output_dir: str | Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(output_dir).glob("runs/*.json"))]
 
 
+def best_valid_metrics(run: dict) -> dict[str, float]:
+    """The validation metrics of the epoch early stopping kept (``run["best_epoch"]``, 1-based)."""
+    return run["history"]["valid_metrics"][run["best_epoch"] - 1]
+
+
 def comparison_table(runs: list[dict]) -> pd.DataFrame:
     """One row per (attention, direction): mean and std over seeds of the test metrics.
 

@@ -37,7 +37,7 @@ def search_table(output_dir: str | Path) -> pd.DataFrame:
     for folder in sorted(Path(output_dir).glob("lr*-batch*")):
         for run in reproduce.load_runs(folder):
             model, train = run["config"]["model"], run["config"]["train"]
-            best = run["history"]["valid_metrics"][run["best_epoch"] - 1]
+            best = reproduce.best_valid_metrics(run)
             rows.append(
                 {
                     "model": reproduce.model_name(model["attention"], model["direction"]),
